@@ -1,0 +1,385 @@
+#define _GNU_SOURCE
+#include "bcast.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault.h"
+#include "layout.h"
+#include "log.h"
+#include "region.h"
+#include "segment.h"
+#include "topo.h"
+
+bcast_config bcast_cfg;
+
+/* Inter-node broadcasts go in chunks: int counts stop at 2 GiB. */
+#define SEED_CHUNK ((size_t)1 << 30)
+
+/* Status values reduced with MPI_MAX across the communicator. */
+enum { ST_OK = 0, ST_OPEN_FAILED = 1, ST_FAILED = 2 };
+
+/* A type whose data is its bytes in order, with no gap: what a byte copy reproduces. */
+static int type_is_contiguous(MPI_Datatype type, int depth)
+{
+    int ni, na, nd, combiner;
+    if (depth > 8 || PMPI_Type_get_envelope(type, &ni, &na, &nd, &combiner) != MPI_SUCCESS)
+        return 0;
+    if (combiner == MPI_COMBINER_NAMED)
+        return 1;
+    if ((combiner != MPI_COMBINER_DUP && combiner != MPI_COMBINER_CONTIGUOUS) || nd != 1 ||
+        ni > 1 || na > 0)
+        return 0;
+    int ints[1];
+    MPI_Aint addrs[1];
+    MPI_Datatype inner;
+    if (PMPI_Type_get_contents(type, ni, na, nd, ints, addrs, &inner) != MPI_SUCCESS)
+        return 0;
+    int ok = type_is_contiguous(inner, depth + 1);
+    int ni2, na2, nd2, comb2;
+    PMPI_Type_get_envelope(inner, &ni2, &na2, &nd2, &comb2);
+    if (comb2 != MPI_COMBINER_NAMED)
+        PMPI_Type_free(&inner);
+    return ok;
+}
+
+static int type_is_dense(MPI_Datatype type)
+{
+    MPI_Count size, lb, extent, tlb, textent;
+    if (PMPI_Type_size_x(type, &size) != MPI_SUCCESS ||
+        PMPI_Type_get_extent_x(type, &lb, &extent) != MPI_SUCCESS ||
+        PMPI_Type_get_true_extent_x(type, &tlb, &textent) != MPI_SUCCESS)
+        return 0;
+    return lb == 0 && tlb == 0 && size == extent && size == textent && type_is_contiguous(type, 0);
+}
+
+int bcast_candidate(MPI_Count count, MPI_Datatype type, MPI_Comm comm, size_t *bytes)
+{
+    /* Only tests whose answer is the same on every rank of a correct program may skip the
+     * agreement: "nothing marked here" is not one of them (another rank may have marked). */
+    if (!bcast_cfg.active || count <= 0)
+        return 0;
+    MPI_Count size;
+    if (PMPI_Type_size_x(type, &size) != MPI_SUCCESS || size <= 0 ||
+        count > (MPI_Count)(SIZE_MAX / (size_t)size) ||
+        (size_t)count * (size_t)size < bcast_cfg.threshold)
+        return 0;
+    int inter = 1, nranks = 1;
+    if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter ||
+        PMPI_Comm_size(comm, &nranks) != MPI_SUCCESS || nranks < 2)
+        return 0;
+    /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
+    *bytes = (size_t)count * (size_t)size;
+    if (!type_is_dense(type)) {
+        log_msg(2, "datatype is not contiguous: not shared");
+        *bytes = 0;
+    }
+    return 1;
+}
+
+/* One attempt at a shared broadcast, with everything it must release. */
+typedef struct attempt {
+    void *buf;
+    size_t bytes;
+    int root;
+    MPI_Comm comm;
+    topo *t;
+    layout lay;
+    unsigned long long *offsets; /* [node_size] in-page offset of every node rank's buffer */
+    int *leader;                 /* [node_size] node rank that makes each rank's segment */
+    seg_ref *refs;               /* [node_size] segments made by group leaders */
+    segment own;                 /* the segment this rank maps */
+    segment primary;             /* node rank 0's segment, when this rank also needs it */
+    int status;                  /* ST_*, this rank's */
+    const char *failed_step;
+    int failed_errno;
+} attempt;
+
+static void fail(attempt *a, int status, const char *step, int err)
+{
+    if (a->status != ST_OK)
+        return; /* keep the first reason */
+    a->status = status;
+    a->failed_step = step;
+    a->failed_errno = err;
+}
+
+/* A stage that may be made to fail by MPISHM_FAULT: the injected errno, else the real one. */
+static int staged(fault_stage stage, int real_rc) { return real_rc ? real_rc : fault_inject(stage); }
+
+/* Reduce `value` with `op` over the communicator: the agreement every branch point uses. */
+static int agree(attempt *a, long long *value, MPI_Op op)
+{
+    return PMPI_Allreduce(MPI_IN_PLACE, value, 1, MPI_LONG_LONG, op, a->comm);
+}
+
+static void release(attempt *a)
+{
+    seg_unlink(&a->own);
+    seg_close(&a->own);
+    seg_close(&a->primary);
+    free(a->offsets);
+    free(a->leader);
+    free(a->refs);
+    a->offsets = NULL, a->leader = NULL, a->refs = NULL;
+    a->own = (segment)SEGMENT_INIT;
+    a->primary = (segment)SEGMENT_INIT;
+}
+
+static int my_group_leader(const attempt *a) { return a->leader[a->t->node_rank]; }
+static int root_is_here(const attempt *a) { return a->t->node_of[a->root] == a->t->node_index; }
+static int is_root(const attempt *a) { return a->t->rank == a->root; }
+
+/* Step 4: every node rank learns every buffer's in-page offset and its segment's maker. */
+static int exchange_layout(attempt *a)
+{
+    int n = a->t->node_size;
+    a->offsets = calloc((size_t)n, sizeof *a->offsets);
+    a->leader = calloc((size_t)n, sizeof *a->leader);
+    a->refs = calloc((size_t)n, sizeof *a->refs);
+    if (!a->offsets || !a->leader || !a->refs)
+        return MPI_ERR_NO_MEM; /* same few bytes on every rank of the node: not rank-specific */
+    unsigned long long mine = a->lay.offset;
+    int rc = PMPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, a->offsets, 1,
+                            MPI_UNSIGNED_LONG_LONG, a->t->node);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    size_t offs[n];
+    for (int i = 0; i < n; i++)
+        offs[i] = (size_t)a->offsets[i];
+    layout_groups(offs, n, a->leader);
+    return MPI_SUCCESS;
+}
+
+/* Step 5, first half: group leaders make their segment and map it writable. */
+static void create_segment(attempt *a, seg_kind kind)
+{
+    if (my_group_leader(a) != a->t->node_rank)
+        return;
+    int rc = staged(FAULT_CREATE, seg_create(&a->own, kind, a->lay.seg_size));
+    if (rc == 0)
+        rc = fault_inject(FAULT_RESERVE);
+    if (rc) {
+        fail(a, ST_FAILED, "create", rc);
+        return;
+    }
+    rc = staged(FAULT_MAP, seg_map_shared(&a->own, 1));
+    if (rc)
+        fail(a, ST_FAILED, "map", rc);
+}
+
+static size_t seg_size_of(const attempt *a, int node_rank)
+{
+    size_t page = bcast_cfg.page;
+    return ((size_t)a->offsets[node_rank] + a->bytes + page - 1) & ~(page - 1);
+}
+
+/* Open (and map) the segment made by node rank `maker`. */
+static void open_segment(attempt *a, segment *s, int maker, int writable)
+{
+    const seg_ref *ref = &a->refs[maker];
+    if (ref->pid == 0) { /* its maker failed and will say why */
+        fail(a, ST_FAILED, NULL, 0);
+        return;
+    }
+    int rc = staged(FAULT_OPEN, seg_open(s, ref, seg_size_of(a, maker), writable));
+    if (rc) {
+        fail(a, ST_OPEN_FAILED, "open", rc);
+        return;
+    }
+    rc = staged(FAULT_MAP, seg_map_shared(s, writable));
+    if (rc)
+        fail(a, ST_FAILED, "map", rc);
+}
+
+/* Step 5, second half: everyone opens what it maps from, the root what it seeds, a secondary
+ * group leader the primary segment it copies from. */
+static void open_segments(attempt *a)
+{
+    int me = a->t->node_rank, mine = my_group_leader(a);
+    int seeds = is_root(a);
+    if (mine != me)
+        open_segment(a, &a->own, mine, seeds && mine == 0);
+    int needs_primary = (seeds && mine != 0) || (mine == me && me != 0);
+    if (needs_primary && a->status == ST_OK)
+        open_segment(a, &a->primary, 0, seeds);
+}
+
+/* Rank 0 of the node's segment view: the primary when this rank opened it separately. */
+static segment *primary_of(attempt *a) { return a->primary.map ? &a->primary : &a->own; }
+
+/* Step 6: the root fills its node's primary segment, node leaders broadcast it among nodes,
+ * secondary group leaders copy it into their own. */
+static int seed(attempt *a)
+{
+    topo *t = a->t;
+    int rc = MPI_SUCCESS;
+    char *primary_data = (char *)primary_of(a)->map + a->offsets[0];
+    if (is_root(a))
+        memcpy(primary_data, a->buf, a->bytes);
+    if (t->nodes > 1) {
+        if (root_is_here(a))
+            rc = PMPI_Barrier(t->node); /* the leader sends nothing before the root's copy */
+        if (rc == MPI_SUCCESS && t->node_rank == 0) {
+            int from = t->node_of[a->root];
+            for (size_t done = 0; done < a->bytes && rc == MPI_SUCCESS; done += SEED_CHUNK) {
+                size_t n = a->bytes - done < SEED_CHUNK ? a->bytes - done : SEED_CHUNK;
+                rc = PMPI_Bcast(primary_data + done, (int)n, MPI_BYTE, from, t->leaders);
+            }
+            int injected = fault_inject(FAULT_SEED);
+            if (rc != MPI_SUCCESS || injected)
+                fail(a, ST_FAILED, "seed", injected ? injected : EIO);
+            rc = MPI_SUCCESS; /* the failure is agreed below, like any other */
+        }
+    }
+    return rc;
+}
+
+static int copy_to_secondary(attempt *a)
+{
+    topo *t = a->t;
+    if (layout_group_count(a->leader, t->node_size) == 1)
+        return MPI_SUCCESS;
+    int me = t->node_rank;
+    if (my_group_leader(a) == me && me != 0)
+        memcpy((char *)a->own.map + a->offsets[me], (char *)a->primary.map + a->offsets[0],
+               a->bytes);
+    return PMPI_Barrier(t->node); /* group members map only after their leader's copy */
+}
+
+/* Step 7: map the whole pages copy-on-write over the buffer; copy the partial ones. */
+static void map_over_buffer(attempt *a)
+{
+    layout *l = &a->lay;
+    const char *data = (const char *)a->own.map + l->offset;
+    int rc = 0;
+    if (l->map_len) {
+        rc = staged(FAULT_REMAP, 0);
+        if (rc == 0)
+            rc = seg_map_private(&a->own, (void *)l->map_start, l->map_len, l->map_seg_off,
+                                 bcast_cfg.prefault);
+    }
+    if (rc) {
+        /* Seeding is over, so the data is already on the node: this rank alone takes a
+         * private copy. A failed MAP_FIXED may have unmapped the range: map it afresh. */
+        log_warn("mapping the shared copy over %p failed (%s): this rank keeps a private copy",
+                 (void *)l->map_start, strerror(rc));
+        if (mem_make_private((void *)l->map_start, l->map_len, 0) == 0)
+            memcpy((void *)l->map_start, data + (l->map_start - (uintptr_t)a->buf), l->map_len);
+    }
+    if (!is_root(a)) {
+        memcpy(a->buf, data, l->head_len);
+        memcpy((char *)a->buf + a->bytes - l->tail_len, data + a->bytes - l->tail_len,
+               l->tail_len);
+    }
+    region r;
+    unsigned long dev = 0, ino = 0;
+    if (rc == 0 && seg_identity(&a->own, &dev, &ino) == 0 &&
+        region_find((uintptr_t)a->buf, a->bytes, &r))
+        region_set_shared(r.base, l->map_len, dev, ino);
+}
+
+static void say_why(const attempt *a)
+{
+    if (a->failed_step)
+        log_msg(1, "%s of the node segment failed (%s): falling back to MPI_Bcast",
+                a->failed_step, strerror(a->failed_errno));
+}
+
+/* Steps 4-7 with segments of one kind. Returns an MPI error code; *status is the agreed
+ * outcome (ST_OK: delivered). */
+static int attempt_kind(attempt *a, seg_kind kind, long long *status)
+{
+    int rc = exchange_layout(a);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    create_segment(a, kind);
+    seg_ref made = {0}; /* pid 0: "nothing made here" */
+    if (my_group_leader(a) == a->t->node_rank && a->status == ST_OK)
+        made = a->own.ref;
+    rc = PMPI_Allgather(&made, sizeof made, MPI_BYTE, a->refs, sizeof made, MPI_BYTE,
+                        a->t->node);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    open_segments(a);
+    *status = a->status;
+    rc = agree(a, status, MPI_MAX);
+    if (rc != MPI_SUCCESS || *status != ST_OK)
+        return rc;
+    seg_unlink(&a->own); /* every peer has it open: the name can go */
+    rc = seed(a);
+    *status = a->status;
+    if (rc == MPI_SUCCESS)
+        rc = agree(a, status, MPI_MAX); /* also: every primary segment is seeded */
+    if (rc != MPI_SUCCESS || *status != ST_OK)
+        return rc;
+    rc = copy_to_secondary(a);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    if (my_group_leader(a) == a->t->node_rank && seg_seal_writes(&a->own) != 0)
+        log_msg(2, "sealing the segment against writes failed (%s)", strerror(errno));
+    map_over_buffer(a);
+    return MPI_SUCCESS;
+}
+
+/* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
+static int agree_eligible(attempt *a, int *eligible)
+{
+    region r;
+    int marked = a->bytes > 0 && region_find((uintptr_t)a->buf, a->bytes, &r);
+    if (a->bytes > 0 && !marked)
+        log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
+    long long v[4] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes};
+    int rc = PMPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_LONG_LONG, MPI_MIN, a->comm);
+    *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
+    int rank = -1;
+    PMPI_Comm_rank(a->comm, &rank);
+    if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v[1] == 1)
+        log_msg(1, "broadcast of %zu bytes not shared: %s", a->bytes,
+                v[2] != -v[3] ? "a rank passes a non-contiguous datatype"
+                              : "the buffer is not marked on every rank");
+    return rc;
+}
+
+static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
+
+int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
+{
+    *done = 0;
+    if (inside)
+        return MPI_SUCCESS;
+    inside = 1;
+    attempt a = {.buf = buf, .bytes = bytes, .root = root, .comm = comm,
+                 .own = SEGMENT_INIT, .primary = SEGMENT_INIT};
+    int eligible = 0;
+    double start = PMPI_Wtime();
+    int rc = agree_eligible(&a, &eligible);
+    if (rc == MPI_SUCCESS && eligible)
+        rc = topo_get(comm, &a.t);
+    if (rc != MPI_SUCCESS || !eligible)
+        goto out;
+    layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);
+    static const seg_kind kinds[3][2] = {{SEG_MEMFD, SEG_POSIX}, {SEG_MEMFD, SEG_MEMFD},
+                                         {SEG_POSIX, SEG_POSIX}};
+    long long status = ST_FAILED;
+    for (int k = 0; k < 2; k++) {
+        rc = attempt_kind(&a, kinds[bcast_cfg.shm_kind][k], &status);
+        say_why(&a);
+        release(&a);
+        /* Only a refused open is worth a second try, with a named POSIX segment (a peer
+         * may not open /proc/<pid>/fd of a non-dumpable process). */
+        if (rc != MPI_SUCCESS || status != ST_OPEN_FAILED || bcast_cfg.shm_kind != 0 || k == 1)
+            break;
+        log_msg(1, "retrying with a POSIX shared memory segment");
+        a.status = ST_OK, a.failed_step = NULL;
+    }
+    *done = rc == MPI_SUCCESS && status == ST_OK;
+    if (*done && a.t->rank == 0)
+        log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
+                bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
+out:
+    inside = 0;
+    return rc;
+}

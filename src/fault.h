@@ -1,0 +1,26 @@
+/* Fault injection, a testing aid (option MPISHM_FAULT=stage:rank[,stage:rank...]): the named
+ * world rank fails the named stage once, as if the system had refused it, so that tests
+ * reach every error path of the collective algorithm. */
+#ifndef MPISHM_FAULT_H
+#define MPISHM_FAULT_H
+
+typedef enum {
+    FAULT_CREATE, /* making the segment */
+    FAULT_RESERVE,/* reserving its memory (a full /dev/shm) */
+    FAULT_OPEN,   /* a peer opening it */
+    FAULT_MAP,    /* mapping it shared */
+    FAULT_SEED,   /* the inter-node broadcast among node leaders */
+    FAULT_REMAP,  /* mapping it copy-on-write over the application's buffer */
+    FAULT_STAGES
+} fault_stage;
+
+/* Parse the option for this world rank; warns about a malformed specification. */
+void fault_configure(const char *spec, int world_rank);
+
+/* An errno value to fail `stage` with now (and only once), or 0. */
+int fault_inject(fault_stage stage);
+
+/* The stage's name as written in the option. */
+const char *fault_stage_name(fault_stage stage);
+
+#endif

@@ -1,0 +1,73 @@
+/* MPI_Init and MPI_Finalize: the library's start and end, nothing else. */
+#include "mpishm_internal.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include "bcast.h"
+#include "fault.h"
+#include "log.h"
+#include "options.h"
+#include "topo.h"
+
+/* Options are read on every rank but rank 0's values are used: a threshold or switch that
+ * differed between ranks would send them down different paths of a collective. */
+static void agree_options(long long *v, int n)
+{
+    long long mine[8];
+    for (int i = 0; i < n; i++)
+        mine[i] = v[i];
+    PMPI_Bcast(v, n, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    for (int i = 0; i < n; i++)
+        if (mine[i] != v[i]) {
+            log_warn("options differ from rank 0's; rank 0's are used");
+            break;
+        }
+}
+
+static void library_start(void)
+{
+    int rank = -1;
+    PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    log_set_rank(rank);
+    options_load();
+    long long v[4] = {option_int(OPT_DISABLE), option_int(OPT_THRESHOLD),
+                      option_int(OPT_PREFAULT), option_int(OPT_SHM)};
+    agree_options(v, 4);
+    fault_configure(option_str(OPT_FAULT), rank);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    bcast_cfg.page = page;
+    /* Below two pages a buffer may hold no whole page: nothing to share. */
+    bcast_cfg.threshold = (size_t)v[1] > 2 * page ? (size_t)v[1] : 2 * page;
+    bcast_cfg.prefault = (int)v[2];
+    bcast_cfg.shm_kind = (int)v[3];
+    bcast_cfg.active = !v[0];
+    if (rank == 0 && log_verbosity >= 2)
+        options_print();
+    log_msg(2, "%s", bcast_cfg.active ? "active" : "disabled: every call goes straight to MPI");
+}
+
+MPISHM_EXPORT int MPI_Init(int *argc, char ***argv)
+{
+    int rc = PMPI_Init(argc, argv);
+    if (rc == MPI_SUCCESS)
+        library_start();
+    return rc;
+}
+
+MPISHM_EXPORT int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
+{
+    int rc = PMPI_Init_thread(argc, argv, required, provided);
+    if (rc == MPI_SUCCESS)
+        library_start();
+    return rc;
+}
+
+/* Interception stops first, then the MPI objects the library made are freed. The mappings
+ * stay: reading a shared array after MPI_Finalize is legal. */
+MPISHM_EXPORT int MPI_Finalize(void)
+{
+    bcast_cfg.active = 0;
+    topo_finalize();
+    return PMPI_Finalize();
+}

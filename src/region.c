@@ -1,0 +1,151 @@
+#include "region.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpishm_internal.h"
+
+/* glibc's own functions: our free/realloc wrappers look up this registry, under this lock. */
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static region *items; /* sorted by base, disjoint */
+static size_t count, capacity;
+static size_t published_count; /* read without the lock */
+/* lowest and highest address covered, for the cheap negative answer of take_overlapping */
+static uintptr_t lowest = UINTPTR_MAX, highest;
+
+size_t region_count(void) { return __atomic_load_n(&published_count, __ATOMIC_RELAXED); }
+
+static void publish(void)
+{
+    lowest = count ? items[0].base : UINTPTR_MAX;
+    highest = count ? items[count - 1].base + items[count - 1].bytes : 0;
+    __atomic_store_n(&published_count, count, __ATOMIC_RELAXED);
+}
+
+/* Index of the first item whose end is above addr (count when none). */
+static size_t first_ending_after(uintptr_t addr)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (items[mid].base + items[mid].bytes <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int region_add(uintptr_t base, size_t bytes)
+{
+    if (bytes == 0 || base + bytes < base)
+        return MPISHM_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&lock);
+    size_t i = first_ending_after(base);
+    if (i < count && items[i].base < base + bytes) {
+        rc = MPISHM_EOVERLAP;
+        goto out;
+    }
+    if (count == capacity) {
+        size_t cap = capacity ? 2 * capacity : 16;
+        region *grown = __libc_realloc(items, cap * sizeof *items);
+        if (!grown) {
+            rc = MPISHM_ENOMEM;
+            goto out;
+        }
+        items = grown, capacity = cap;
+    }
+    memmove(&items[i + 1], &items[i], (count - i) * sizeof *items);
+    items[i] = (region){.base = base, .bytes = bytes};
+    count++;
+    publish();
+out:
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+static void remove_at(size_t i)
+{
+    memmove(&items[i], &items[i + 1], (count - i - 1) * sizeof *items);
+    count--;
+    publish();
+}
+
+int region_remove(uintptr_t base, region *out)
+{
+    int rc = MPISHM_ENOTMARKED;
+    pthread_mutex_lock(&lock);
+    size_t i = first_ending_after(base);
+    if (i < count && items[i].base == base) {
+        if (out)
+            *out = items[i];
+        remove_at(i);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+int region_find(uintptr_t addr, size_t bytes, region *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&lock);
+    size_t i = first_ending_after(addr);
+    if (i < count && items[i].base <= addr && addr + bytes >= addr &&
+        addr + bytes <= items[i].base + items[i].bytes) {
+        *out = items[i];
+        found = 1;
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino)
+{
+    int rc = MPISHM_ENOTMARKED;
+    pthread_mutex_lock(&lock);
+    size_t i = first_ending_after(base);
+    if (i < count && items[i].base == base) {
+        region *r = &items[i];
+        r->shared = shared_bytes > 0;
+        r->shared_bytes = shared_bytes;
+        r->dev = dev, r->ino = ino;
+        r->broadcasts += shared_bytes > 0;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t max)
+{
+    uintptr_t end = start + len < start ? UINTPTR_MAX : start + len;
+    if (region_count() == 0)
+        return 0;
+    size_t taken = 0;
+    pthread_mutex_lock(&lock);
+    if (end > lowest && start < highest) {
+        size_t i = first_ending_after(start);
+        while (i < count && items[i].base < end && taken < max) {
+            out[taken++] = items[i];
+            remove_at(i);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return taken;
+}
+
+void region_clear(void)
+{
+    pthread_mutex_lock(&lock);
+    __libc_free(items);
+    items = NULL;
+    count = capacity = 0;
+    publish();
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,47 @@
+/* The registry of marked arrays: disjoint intervals kept sorted, looked up by binary search.
+ * All functions are thread-safe (one mutex); region_count() is a lock-free load for the
+ * fast path of MPI_Bcast and free(). */
+#ifndef MPISHM_REGION_H
+#define MPISHM_REGION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct region {
+    uintptr_t base;
+    size_t bytes;
+    /* set when a broadcast shared (part of) the array, cleared when it becomes private */
+    int shared;
+    size_t shared_bytes;
+    unsigned long dev, ino;
+    unsigned long broadcasts;
+} region;
+
+/* Number of marked arrays (relaxed atomic load). */
+size_t region_count(void);
+
+/* Record [base, base+bytes). Returns 0, MPISHM_EINVAL (empty or wrapping range),
+ * MPISHM_EOVERLAP or MPISHM_ENOMEM. */
+int region_add(uintptr_t base, size_t bytes);
+
+/* Remove the array that starts exactly at `base`, copying it to *out when out is not NULL.
+ * Returns 0 or MPISHM_ENOTMARKED. */
+int region_remove(uintptr_t base, region *out);
+
+/* Copy the array that contains all of [addr, addr+bytes) (bytes may be 0: the array that
+ * contains addr) into *out. Returns 1 when found, 0 otherwise. */
+int region_find(uintptr_t addr, size_t bytes, region *out);
+
+/* Record that the array starting at `base` now has `shared_bytes` bytes mapped from segment
+ * (dev, ino); shared_bytes 0 records that it is private again. Returns 0 or MPISHM_ENOTMARKED. */
+int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino);
+
+/* Remove up to `max` arrays that overlap [start, start+len), copying them into out[].
+ * Returns how many were removed (call again while it returns max). Cheap when nothing is
+ * marked in that range. */
+size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t max);
+
+/* Forget every array (tests). */
+void region_clear(void);
+
+#endif

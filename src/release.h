@@ -1,0 +1,12 @@
+/* The end of a shared array's life on this rank: unmark, free, realloc. The shared pages
+ * become private anonymous memory again and the segment loses this rank's reference. */
+#ifndef MPISHM_RELEASE_H
+#define MPISHM_RELEASE_H
+
+#include "region.h"
+
+/* Replace the shared pages of marked array r by private memory, with their content when
+ * `keep` is set. Returns 0 or MPISHM_ESYSTEM. */
+int unshare_region(const region *r, int keep);
+
+#endif

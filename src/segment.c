@@ -1,0 +1,183 @@
+#define _GNU_SOURCE
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Reserve the memory now: writing an unbacked tmpfs page raises SIGBUS, not an error. */
+static int reserve(int fd, size_t size)
+{
+    int rc;
+    do
+        rc = fallocate(fd, 0, 0, (off_t)size);
+    while (rc != 0 && errno == EINTR);
+    return rc == 0 || errno == EOPNOTSUPP ? 0 : errno;
+}
+
+static int create_memfd(segment *s, size_t size)
+{
+    int fd = memfd_create("libmpishm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return errno;
+    s->fd = fd;
+    if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK))
+        return errno;
+    return 0;
+}
+
+static int create_posix(segment *s, size_t size)
+{
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return errno ? errno : EIO;
+    int n = snprintf(s->ref.name, sizeof s->ref.name, "/libmpishm-%d-", (int)getpid());
+    for (size_t i = 0; i < sizeof rnd; i++)
+        n += snprintf(s->ref.name + n, sizeof s->ref.name - (size_t)n, "%02x", rnd[i]);
+    int fd = shm_open(s->ref.name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    s->fd = fd;
+    s->owner = 1;
+    return ftruncate(fd, (off_t)size) != 0 ? errno : 0;
+}
+
+int seg_create(segment *s, seg_kind kind, size_t size)
+{
+    *s = (segment)SEGMENT_INIT;
+    s->size = size;
+    s->ref.kind = kind;
+    s->ref.pid = (int)getpid();
+    int rc = kind == SEG_MEMFD ? create_memfd(s, size) : create_posix(s, size);
+    if (rc == 0)
+        rc = reserve(s->fd, size);
+    struct stat st;
+    if (rc == 0)
+        rc = fstat(s->fd, &st) == 0 ? 0 : errno;
+    if (rc != 0) {
+        seg_unlink(s);
+        seg_close(s);
+        return rc;
+    }
+    s->ref.fd = s->fd;
+    s->ref.ino = (unsigned long)st.st_ino;
+    return 0;
+}
+
+int seg_open(segment *s, const seg_ref *ref, size_t size, int writable)
+{
+    *s = (segment)SEGMENT_INIT;
+    s->size = size;
+    s->ref = *ref;
+    int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    if (ref->kind == SEG_MEMFD) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", ref->pid, ref->fd);
+        s->fd = open(path, flags);
+    } else {
+        s->fd = shm_open(ref->name, flags, 0);
+    }
+    if (s->fd < 0)
+        return errno;
+    struct stat st;
+    int rc = fstat(s->fd, &st) != 0 ? errno : 0;
+    if (rc == 0 && ((unsigned long)st.st_ino != ref->ino || (size_t)st.st_size != size))
+        rc = ESTALE; /* not the file the creator announced */
+    if (rc != 0)
+        seg_close(s);
+    return rc;
+}
+
+int seg_map_shared(segment *s, int writable)
+{
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    void *p = mmap(NULL, s->size, prot, MAP_SHARED, s->fd, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    s->map = p;
+    if (writable) /* the seeding writes every page: fault them in one call, not one by one */
+        (void)madvise(p, s->size, MADV_POPULATE_WRITE);
+    return 0;
+}
+
+int seg_seal_writes(segment *s)
+{
+    if (s->ref.kind != SEG_MEMFD)
+        return 0;
+    return fcntl(s->fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) == 0 ? 0 : errno;
+}
+
+void seg_unlink(segment *s)
+{
+    if (s->ref.kind == SEG_POSIX && s->owner && s->ref.name[0]) {
+        shm_unlink(s->ref.name);
+        s->owner = 0;
+    }
+}
+
+int seg_map_private(const segment *s, void *addr, size_t len, size_t off, int prefault)
+{
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, s->fd, (off_t)off);
+    if (p == MAP_FAILED)
+        return errno;
+    if (prefault)
+        (void)madvise(addr, len, MADV_POPULATE_READ); /* an old kernel says EINVAL: harmless */
+    return 0;
+}
+
+int seg_identity(const segment *s, unsigned long *dev, unsigned long *ino)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) != 0)
+        return errno;
+    *dev = (unsigned long)st.st_dev;
+    *ino = (unsigned long)st.st_ino;
+    return 0;
+}
+
+void seg_close(segment *s)
+{
+    int saved = errno;
+    if (s->map)
+        munmap(s->map, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->map = NULL;
+    s->fd = -1;
+    errno = saved;
+}
+
+int mem_make_private(void *addr, size_t len, int keep)
+{
+    void *copy = NULL;
+    if (keep) {
+        copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (copy == MAP_FAILED)
+            return errno;
+        memcpy(copy, addr, len);
+    }
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS,
+                   -1, 0);
+    int rc = p == MAP_FAILED ? errno : 0;
+    if (copy) {
+        if (rc == 0)
+            memcpy(addr, copy, len);
+        munmap(copy, len);
+    }
+    return rc;
+}

@@ -1,0 +1,67 @@
+/* Node segments: the memory one node's ranks share, and the mappings made of it.
+ * The OS layer of the library. Every function returns 0 or an errno value and leaves errno
+ * alone otherwise; a function that fails leaves nothing behind that seg_close would not free. */
+#ifndef MPISHM_SEGMENT_H
+#define MPISHM_SEGMENT_H
+
+#include <stddef.h>
+
+typedef enum { SEG_MEMFD = 0, SEG_POSIX = 1 } seg_kind;
+
+/* What a peer on the node needs to open a segment; copied between ranks as bytes. */
+typedef struct seg_ref {
+    int kind;
+    int pid; /* creator's pid and descriptor (memfd: opened through /proc/<pid>/fd/<fd>) */
+    int fd;
+    int reserved;
+    unsigned long ino; /* checked by the opener: the descriptor must name this file */
+    char name[48];     /* SEG_POSIX: the shm_open name */
+} seg_ref;
+
+typedef struct segment {
+    int fd;        /* -1 when closed */
+    size_t size;
+    seg_ref ref;
+    int owner;     /* created here: the POSIX name is ours to unlink */
+    void *map;     /* MAP_SHARED view of the whole segment, or NULL */
+} segment;
+
+#define SEGMENT_INIT {.fd = -1}
+
+/* Create a segment of `size` bytes (a multiple of the page size): sized, sealed against
+ * growing and shrinking (memfd), and its memory reserved with fallocate so that a full
+ * /dev/shm or memory limit is an error here instead of a SIGBUS while seeding. */
+int seg_create(segment *s, seg_kind kind, size_t size);
+
+/* Open the segment a peer created; `writable` for the one rank that seeds it. */
+int seg_open(segment *s, const seg_ref *ref, size_t size, int writable);
+
+/* Map the whole segment shared into s->map (writable or read-only). */
+int seg_map_shared(segment *s, int writable);
+
+/* Forbid writes through any later shared mapping (memfd: F_SEAL_FUTURE_WRITE). Private
+ * copy-on-write mappings stay possible. A no-op for POSIX segments. */
+int seg_seal_writes(segment *s);
+
+/* POSIX segments: remove the name once every peer has opened it. */
+void seg_unlink(segment *s);
+
+/* Map `len` bytes of the segment at `off` over [addr, addr+len) copy-on-write
+ * (MAP_FIXED | MAP_PRIVATE through libc's mmap: UCX's hooks see the change, and mremap is
+ * avoided because UCX's hook breaks MREMAP_FIXED). With `prefault`, the pages are entered
+ * into the page tables for reading (MADV_POPULATE_READ; MAP_POPULATE would fault them for
+ * writing and copy every page). */
+int seg_map_private(const segment *s, void *addr, size_t len, size_t off, int prefault);
+
+/* Device and inode of the segment's file. */
+int seg_identity(const segment *s, unsigned long *dev, unsigned long *ino);
+
+/* Unmap the shared view and close the descriptor (idempotent). Mappings made with
+ * seg_map_private keep the memory alive. */
+void seg_close(segment *s);
+
+/* Replace the pages [addr, addr+len) (page aligned) by private anonymous memory, keeping
+ * their content when `keep` is set. Releases this rank's reference to a segment. */
+int mem_make_private(void *addr, size_t len, int keep);
+
+#endif

@@ -1,0 +1,107 @@
+#include "topo.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+
+static int keyval = MPI_KEYVAL_INVALID;
+static topo *all; /* every live topology, for topo_finalize */
+
+static void topo_free(topo *t)
+{
+    for (topo **p = &all; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    if (t->leaders != MPI_COMM_NULL)
+        PMPI_Comm_free(&t->leaders);
+    if (t->node != MPI_COMM_NULL)
+        PMPI_Comm_free(&t->node);
+    free(t->node_of);
+    free(t->node_rank_of);
+    free(t);
+}
+
+static int delete_topo(MPI_Comm comm, int key, void *value, void *extra)
+{
+    (void)comm, (void)key, (void)extra;
+    topo_free(value);
+    return MPI_SUCCESS;
+}
+
+/* Collective: split comm into nodes and leaders, and tell every rank where every rank is. */
+static int topo_build(topo *t)
+{
+    int rc = PMPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &t->node);
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Comm_rank(t->node, &t->node_rank);
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Comm_size(t->node, &t->node_size);
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Comm_split(t->comm, t->node_rank == 0 ? 0 : MPI_UNDEFINED, t->rank, &t->leaders);
+    if (rc == MPI_SUCCESS && t->leaders != MPI_COMM_NULL) {
+        rc = PMPI_Comm_rank(t->leaders, &t->node_index);
+        if (rc == MPI_SUCCESS)
+            rc = PMPI_Comm_size(t->leaders, &t->nodes);
+    }
+    int mine[2] = {t->node_index, t->nodes};
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Bcast(mine, 2, MPI_INT, 0, t->node);
+    t->node_index = mine[0], t->nodes = mine[1];
+    int *both = malloc(2 * sizeof(int) * (size_t)t->size);
+    t->node_of = malloc(sizeof(int) * (size_t)t->size);
+    t->node_rank_of = malloc(sizeof(int) * (size_t)t->size);
+    /* An allocation failure must not skip the collective below: it would hang the others. */
+    int pair[2] = {t->node_index, t->node_rank};
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Allgather(pair, 2, MPI_INT, both ? both : NULL, both ? 2 : 0, MPI_INT, t->comm);
+    if (rc == MPI_SUCCESS && (!both || !t->node_of || !t->node_rank_of))
+        rc = MPI_ERR_NO_MEM;
+    if (rc == MPI_SUCCESS)
+        for (int r = 0; r < t->size; r++)
+            t->node_of[r] = both[2 * r], t->node_rank_of[r] = both[2 * r + 1];
+    free(both);
+    return rc;
+}
+
+int topo_get(MPI_Comm comm, topo **out)
+{
+    int rc, found = 0;
+    if (keyval == MPI_KEYVAL_INVALID) {
+        rc = PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_topo, &keyval, NULL);
+        if (rc != MPI_SUCCESS)
+            return rc;
+    }
+    rc = PMPI_Comm_get_attr(comm, keyval, out, &found);
+    if (rc != MPI_SUCCESS || found)
+        return rc;
+    topo *t = calloc(1, sizeof *t);
+    if (!t)
+        return MPI_ERR_NO_MEM;
+    t->comm = comm;
+    t->node = t->leaders = MPI_COMM_NULL;
+    PMPI_Comm_rank(comm, &t->rank);
+    PMPI_Comm_size(comm, &t->size);
+    rc = topo_build(t);
+    t->next = all, all = t;
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Comm_set_attr(comm, keyval, t);
+    if (rc != MPI_SUCCESS) {
+        topo_free(t);
+        return rc;
+    }
+    log_msg(2, "communicator of %d ranks: %d node(s), %d rank(s) on this node", t->size,
+            t->nodes, t->node_size);
+    *out = t;
+    return MPI_SUCCESS;
+}
+
+void topo_finalize(void)
+{
+    while (all)
+        if (PMPI_Comm_delete_attr(all->comm, keyval) != MPI_SUCCESS)
+            topo_free(all); /* the callback did not run: free it here */
+    if (keyval != MPI_KEYVAL_INVALID)
+        PMPI_Comm_free_keyval(&keyval);
+}
