@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     long long pss[2] = {memstat_range_pss(table, n * sizeof *table), memstat_process_pss()};
     long long pss_sum[2];
     MPI_Reduce(pss, pss_sum, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Barrier(MPI_COMM_WORLD); /* no rank frees its table while another still measures */
     if (rank == 0) {
         printf("ranks %d, table %zu MiB, mark: %s\n", size, mib, mpishm_strerror(marked));
         printf("broadcast          %8.3f s\n", t_max);

@@ -63,7 +63,7 @@ int bcast_candidate(MPI_Count count, MPI_Datatype type, MPI_Comm comm, size_t *b
         return 0;
     MPI_Count size;
     if (PMPI_Type_size_x(type, &size) != MPI_SUCCESS || size <= 0 ||
-        count > (MPI_Count)(SIZE_MAX / (size_t)size) ||
+        (size_t)count > SIZE_MAX / (size_t)size ||
         (size_t)count * (size_t)size < bcast_cfg.threshold)
         return 0;
     int inter = 1, nranks = 1;
