@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Summed PSS of the mappings that overlap [p, p+len), in bytes (-1 when unreadable).
- * Mappings reaching outside the range count whole: at most a page or two for a large
- * malloc'ed array, which lives in mappings of its own. */
+/* PSS of the range [p, p+len), in bytes (-1 when unreadable): the PSS of the mappings
+ * inside it, and of a mapping that reaches outside (the kernel merges an array's first and
+ * last pages with neighbouring memory) at most the bytes it has inside the range. */
 static inline long long memstat_range_pss(const void *p, size_t len)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
@@ -18,14 +18,15 @@ static inline long long memstat_range_pss(const void *p, size_t len)
         return -1;
     uintptr_t lo = (uintptr_t)p, hi = lo + len;
     char line[512];
-    int inside = 0;
-    long long total = 0, kb;
+    long long total = 0, kb, overlap = 0;
     unsigned long a, b;
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
-            inside = a < hi && b > lo;
-        else if (inside && sscanf(line, "Pss: %lld kB", &kb) == 1)
-            total += kb * 1024;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            uintptr_t from = a > lo ? a : lo, to = b < hi ? b : hi;
+            overlap = from < to ? (long long)(to - from) : 0;
+        } else if (overlap && sscanf(line, "Pss: %lld kB", &kb) == 1) {
+            total += kb * 1024 < overlap ? kb * 1024 : overlap;
+        }
     }
     fclose(f);
     return total;

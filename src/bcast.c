@@ -159,10 +159,13 @@ static void create_segment(attempt *a, seg_kind kind)
     if (my_group_leader(a) != a->t->node_rank)
         return;
     int rc = staged(FAULT_CREATE, seg_create(&a->own, kind, a->lay.seg_size));
-    if (rc == 0)
-        rc = fault_inject(FAULT_RESERVE);
     if (rc) {
         fail(a, ST_FAILED, "create", rc);
+        return;
+    }
+    rc = staged(FAULT_RESERVE, seg_reserve(&a->own));
+    if (rc) {
+        fail(a, ST_FAILED, "reserve", rc);
         return;
     }
     rc = staged(FAULT_MAP, seg_map_shared(&a->own, 1));

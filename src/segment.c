@@ -20,15 +20,6 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/* Reserve the memory now: writing an unbacked tmpfs page raises SIGBUS, not an error. */
-static int reserve(int fd, size_t size)
-{
-    int rc;
-    do
-        rc = fallocate(fd, 0, 0, (off_t)size);
-    while (rc != 0 && errno == EINTR);
-    return rc == 0 || errno == EOPNOTSUPP ? 0 : errno;
-}
 
 static int create_memfd(segment *s, size_t size)
 {
@@ -64,8 +55,6 @@ int seg_create(segment *s, seg_kind kind, size_t size)
     s->ref.kind = kind;
     s->ref.pid = (int)getpid();
     int rc = kind == SEG_MEMFD ? create_memfd(s, size) : create_posix(s, size);
-    if (rc == 0)
-        rc = reserve(s->fd, size);
     struct stat st;
     if (rc == 0)
         rc = fstat(s->fd, &st) == 0 ? 0 : errno;
@@ -77,6 +66,16 @@ int seg_create(segment *s, seg_kind kind, size_t size)
     s->ref.fd = s->fd;
     s->ref.ino = (unsigned long)st.st_ino;
     return 0;
+}
+
+/* Writing an unbacked tmpfs page raises SIGBUS, not an error: reserve it all now. */
+int seg_reserve(segment *s)
+{
+    int rc;
+    do
+        rc = fallocate(s->fd, 0, 0, (off_t)s->size);
+    while (rc != 0 && errno == EINTR);
+    return rc == 0 || errno == EOPNOTSUPP ? 0 : errno;
 }
 
 int seg_open(segment *s, const seg_ref *ref, size_t size, int writable)

@@ -28,10 +28,13 @@ typedef struct segment {
 
 #define SEGMENT_INIT {.fd = -1}
 
-/* Create a segment of `size` bytes (a multiple of the page size): sized, sealed against
- * growing and shrinking (memfd), and its memory reserved with fallocate so that a full
- * /dev/shm or memory limit is an error here instead of a SIGBUS while seeding. */
+/* Create a segment of `size` bytes (a multiple of the page size), sized and (memfd) sealed
+ * against growing and shrinking. On failure nothing is left (no descriptor, no name). */
 int seg_create(segment *s, seg_kind kind, size_t size);
+
+/* Reserve the segment's memory now (fallocate), so that a full /dev/shm or a memory limit
+ * is this error instead of a SIGBUS while seeding. */
+int seg_reserve(segment *s);
 
 /* Open the segment a peer created; `writable` for the one rank that seeds it. */
 int seg_open(segment *s, const seg_ref *ref, size_t size, int writable);
