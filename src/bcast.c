@@ -153,7 +153,16 @@ static int exchange_layout(attempt *a)
     return MPI_SUCCESS;
 }
 
-/* Step 5, first half: group leaders make their segment and map it writable. */
+/* A writable view of its own segment is needed by the node leader when nodes exchange
+ * data (MPI reads or writes it there) and by a secondary group's maker (it copies into it).
+ * Everyone else moves data with pread and pwrite and maps only the final pages. */
+static int needs_view(const attempt *a)
+{
+    int me = a->t->node_rank;
+    return me == 0 ? a->t->nodes > 1 : my_group_leader(a) == me;
+}
+
+/* Step 5, first half: group leaders make and reserve their segment. */
 static void create_segment(attempt *a, seg_kind kind)
 {
     if (my_group_leader(a) != a->t->node_rank)
@@ -168,7 +177,7 @@ static void create_segment(attempt *a, seg_kind kind)
         fail(a, ST_FAILED, "reserve", rc);
         return;
     }
-    rc = staged(FAULT_MAP, seg_map_shared(&a->own, 1));
+    rc = needs_view(a) ? staged(FAULT_MAP, seg_map_shared(&a->own, 1)) : 0;
     if (rc)
         fail(a, ST_FAILED, "map", rc);
 }
@@ -179,26 +188,22 @@ static size_t seg_size_of(const attempt *a, int node_rank)
     return ((size_t)a->offsets[node_rank] + a->bytes + page - 1) & ~(page - 1);
 }
 
-/* Open (and map) the segment made by node rank `maker`. */
+/* Open the segment made by node rank `maker`. */
 static void open_segment(attempt *a, segment *s, int maker, int writable)
 {
     const seg_ref *ref = &a->refs[maker];
-    if (ref->pid == 0) { /* its maker failed and will say why */
+    if (ref->pid == 0) { /* its maker failed and says why */
         fail(a, ST_FAILED, NULL, 0);
         return;
     }
     int rc = staged(FAULT_OPEN, seg_open(s, ref, seg_size_of(a, maker), writable));
-    if (rc) {
-        fail(a, ST_OPEN_FAILED, "open", rc);
-        return;
-    }
-    rc = staged(FAULT_MAP, seg_map_shared(s, writable));
     if (rc)
-        fail(a, ST_FAILED, "map", rc);
+        fail(a, ST_OPEN_FAILED, "open", rc);
 }
 
-/* Step 5, second half: everyone opens what it maps from, the root what it seeds, a secondary
- * group leader the primary segment it copies from. */
+/* Step 5, second half: everyone opens the segment it maps from; the root also the node's
+ * primary segment (node rank 0's), which it seeds; a secondary group's maker the primary
+ * segment it copies from. */
 static void open_segments(attempt *a)
 {
     int me = a->t->node_rank, mine = my_group_leader(a);
@@ -210,26 +215,28 @@ static void open_segments(attempt *a)
         open_segment(a, &a->primary, 0, seeds);
 }
 
-/* Rank 0 of the node's segment view: the primary when this rank opened it separately. */
-static segment *primary_of(attempt *a) { return a->primary.map ? &a->primary : &a->own; }
+/* The node's primary segment: opened separately, or this rank's own. */
+static segment *primary_of(attempt *a) { return a->primary.fd >= 0 ? &a->primary : &a->own; }
 
-/* Step 6: the root fills its node's primary segment, node leaders broadcast it among nodes,
- * secondary group leaders copy it into their own. */
+/* Step 6: the root fills its node's primary segment; node leaders broadcast it among nodes. */
 static int seed(attempt *a)
 {
     topo *t = a->t;
     int rc = MPI_SUCCESS;
-    char *primary_data = (char *)primary_of(a)->map + a->offsets[0];
-    if (is_root(a))
-        memcpy(primary_data, a->buf, a->bytes);
+    if (is_root(a)) {
+        int err = seg_write(primary_of(a), a->buf, a->bytes, a->offsets[0]);
+        if (err)
+            fail(a, ST_FAILED, "seed", err);
+    }
     if (t->nodes > 1) {
         if (root_is_here(a))
             rc = PMPI_Barrier(t->node); /* the leader sends nothing before the root's copy */
         if (rc == MPI_SUCCESS && t->node_rank == 0) {
+            char *data = (char *)a->own.map + a->offsets[0];
             int from = t->node_of[a->root];
             for (size_t done = 0; done < a->bytes && rc == MPI_SUCCESS; done += SEED_CHUNK) {
                 size_t n = a->bytes - done < SEED_CHUNK ? a->bytes - done : SEED_CHUNK;
-                rc = PMPI_Bcast(primary_data + done, (int)n, MPI_BYTE, from, t->leaders);
+                rc = PMPI_Bcast(data + done, (int)n, MPI_BYTE, from, t->leaders);
             }
             int injected = fault_inject(FAULT_SEED);
             if (rc != MPI_SUCCESS || injected)
@@ -240,23 +247,27 @@ static int seed(attempt *a)
     return rc;
 }
 
+/* Ranks whose buffer has another in-page offset than node rank 0's get their own segment,
+ * filled from the primary one by its maker. */
 static int copy_to_secondary(attempt *a)
 {
     topo *t = a->t;
     if (layout_group_count(a->leader, t->node_size) == 1)
         return MPI_SUCCESS;
     int me = t->node_rank;
-    if (my_group_leader(a) == me && me != 0)
-        memcpy((char *)a->own.map + a->offsets[me], (char *)a->primary.map + a->offsets[0],
-               a->bytes);
-    return PMPI_Barrier(t->node); /* group members map only after their leader's copy */
+    if (my_group_leader(a) == me && me != 0) {
+        int err = seg_read(&a->primary, (char *)a->own.map + a->offsets[me], a->bytes,
+                           a->offsets[0]);
+        if (err) /* a read of a reserved tmpfs file: not seen in practice */
+            log_warn("copying the node's segment failed (%s)", strerror(err));
+    }
+    return PMPI_Barrier(t->node); /* group members map only after their maker's copy */
 }
 
 /* Step 7: map the whole pages copy-on-write over the buffer; copy the partial ones. */
 static void map_over_buffer(attempt *a)
 {
     layout *l = &a->lay;
-    const char *data = (const char *)a->own.map + l->offset;
     int rc = 0;
     if (l->map_len) {
         rc = staged(FAULT_REMAP, 0);
@@ -270,12 +281,12 @@ static void map_over_buffer(attempt *a)
         log_warn("mapping the shared copy over %p failed (%s): this rank keeps a private copy",
                  (void *)l->map_start, strerror(rc));
         if (mem_make_private((void *)l->map_start, l->map_len, 0) == 0)
-            memcpy((void *)l->map_start, data + (l->map_start - (uintptr_t)a->buf), l->map_len);
+            seg_read(&a->own, (void *)l->map_start, l->map_len, l->map_seg_off);
     }
     if (!is_root(a)) {
-        memcpy(a->buf, data, l->head_len);
-        memcpy((char *)a->buf + a->bytes - l->tail_len, data + a->bytes - l->tail_len,
-               l->tail_len);
+        seg_read(&a->own, a->buf, l->head_len, l->offset);
+        seg_read(&a->own, (char *)a->buf + a->bytes - l->tail_len, l->tail_len,
+                 l->offset + a->bytes - l->tail_len);
     }
     region r;
     unsigned long dev = 0, ino = 0;

@@ -114,6 +114,30 @@ int seg_map_shared(segment *s, int writable)
     return 0;
 }
 
+/* pread and pwrite move at most 0x7ffff000 bytes per call, and may move less. */
+static int transfer(int fd, char *mem, size_t n, size_t off, int out)
+{
+    while (n > 0) {
+        ssize_t k = out ? pwrite(fd, mem, n, (off_t)off) : pread(fd, mem, n, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? errno : EIO;
+        mem += k, off += (size_t)k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+int seg_write(const segment *s, const void *src, size_t n, size_t off)
+{
+    return transfer(s->fd, (char *)src, n, off, 1);
+}
+
+int seg_read(const segment *s, void *dst, size_t n, size_t off)
+{
+    return transfer(s->fd, dst, n, off, 0);
+}
+
 int seg_seal_writes(segment *s)
 {
     if (s->ref.kind != SEG_MEMFD)

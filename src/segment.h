@@ -42,6 +42,14 @@ int seg_open(segment *s, const seg_ref *ref, size_t size, int writable);
 /* Map the whole segment shared into s->map (writable or read-only). */
 int seg_map_shared(segment *s, int writable);
 
+/* Copy n bytes into the segment at offset off (pwrite: the kernel fills whole tmpfs pages
+ * without zeroing them first and without page faults, about twice the speed of memcpy
+ * through a fresh mapping). */
+int seg_write(const segment *s, const void *src, size_t n, size_t off);
+
+/* Copy n bytes out of the segment at offset off (pread). */
+int seg_read(const segment *s, void *dst, size_t n, size_t off);
+
 /* Forbid writes through any later shared mapping (memfd: F_SEAL_FUTURE_WRITE). Private
  * copy-on-write mappings stay possible. A no-op for POSIX segments. */
 int seg_seal_writes(segment *s);
