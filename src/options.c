@@ -187,7 +187,7 @@ void options_load(void)
         const char *text = getenv(d->name);
         if (!text)
             continue;
-        long long v;
+        long long v = 0;
         int bad = option_parse(d->type, text, &v) != 0 ||
                   (d->choices && (v = option_choice(d->choices, text)) < 0);
         if (bad) {

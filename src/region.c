@@ -125,7 +125,7 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
 size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t max)
 {
     uintptr_t end = start + len < start ? UINTPTR_MAX : start + len;
-    if (region_count() == 0)
+    if (len == 0 || region_count() == 0)
         return 0;
     size_t taken = 0;
     pthread_mutex_lock(&lock);

@@ -111,12 +111,23 @@ static size_t first_wrong(const unsigned char *p, size_t n, int r)
     return n;
 }
 
-static int count_fds(void)
+static int is_segment_name(const char *s)
+{
+    return strstr(s, "/memfd:libmpishm") || strstr(s, "/dev/shm/libmpishm-");
+}
+
+/* Descriptors open on the library's segments (MPI opens and closes its own meanwhile). */
+static int count_segment_fds(void)
 {
     int n = 0;
     DIR *d = opendir("/proc/self/fd");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        target[len > 0 ? len : 0] = '\0';
+        n += len > 0 && is_segment_name(target);
+    }
     if (d)
         closedir(d);
     return n;
@@ -129,7 +140,7 @@ static int count_segment_maps(void)
     char line[512];
     int n = 0;
     while (f && fgets(line, sizeof line, f))
-        n += strstr(line, "/memfd:libmpishm") || strstr(line, "/dev/shm/libmpishm-");
+        n += is_segment_name(line) != 0;
     if (f)
         fclose(f);
     return n;
@@ -392,7 +403,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     parse_args(argc, argv);
-    int fds_before = count_fds(), maps_before = count_segment_maps();
+    int fds_before = count_segment_fds(), maps_before = count_segment_maps();
 
     for (int it = 0; it < opt.iterations; it++) {
         MPI_Comm comm = make_comm(), node;
@@ -462,8 +473,8 @@ int main(int argc, char **argv)
         if (comm != MPI_COMM_WORLD)
             MPI_Comm_free(&comm);
     }
-    int fds_after = count_fds(), maps_after = count_segment_maps();
-    CHECK(fds_after == fds_before, "%d descriptors open before, %d after", fds_before, fds_after);
+    int fds_after = count_segment_fds(), maps_after = count_segment_maps();
+    CHECK(fds_after == fds_before, "%d segment descriptors open before, %d after", fds_before, fds_after);
     CHECK(maps_after == maps_before, "%d segment mappings before, %d after", maps_before, maps_after);
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
