@@ -18,6 +18,10 @@ bcast_config bcast_cfg;
 /* Inter-node broadcasts go in chunks: int counts stop at 2 GiB. */
 #define SEED_CHUNK ((size_t)1 << 30)
 
+/* Scratch bytes per node rank: a seg_ref, an offset and a group leader (in that order, so
+ * that each array stays aligned). */
+#define SCRATCH_PER_RANK (sizeof(seg_ref) + sizeof(unsigned long long) + sizeof(int))
+
 /* Status values reduced with MPI_MAX across the communicator. */
 enum { ST_OK = 0, ST_OPEN_FAILED = 1, ST_FAILED = 2 };
 
@@ -87,9 +91,10 @@ typedef struct attempt {
     MPI_Comm comm;
     topo *t;
     layout lay;
-    unsigned long long *offsets; /* [node_size] in-page offset of every node rank's buffer */
-    int *leader;                 /* [node_size] node rank that makes each rank's segment */
-    seg_ref *refs;               /* [node_size] segments made by group leaders */
+    /* [node_size] arrays in the topology's scratch space (no allocation per broadcast) */
+    unsigned long long *offsets; /* in-page offset of every node rank's buffer */
+    int *leader;                 /* node rank that makes each rank's segment */
+    seg_ref *refs;               /* segments made by group leaders */
     segment own;                 /* the segment this rank maps */
     segment primary;             /* node rank 0's segment, when this rank also needs it */
     int status;                  /* ST_*, this rank's */
@@ -120,10 +125,6 @@ static void release(attempt *a)
     seg_unlink(&a->own);
     seg_close(&a->own);
     seg_close(&a->primary);
-    free(a->offsets);
-    free(a->leader);
-    free(a->refs);
-    a->offsets = NULL, a->leader = NULL, a->refs = NULL;
     a->own = (segment)SEGMENT_INIT;
     a->primary = (segment)SEGMENT_INIT;
 }
@@ -136,11 +137,9 @@ static int is_root(const attempt *a) { return a->t->rank == a->root; }
 static int exchange_layout(attempt *a)
 {
     int n = a->t->node_size;
-    a->offsets = calloc((size_t)n, sizeof *a->offsets);
-    a->leader = calloc((size_t)n, sizeof *a->leader);
-    a->refs = calloc((size_t)n, sizeof *a->refs);
-    if (!a->offsets || !a->leader || !a->refs)
-        return MPI_ERR_NO_MEM; /* same few bytes on every rank of the node: not rank-specific */
+    a->refs = a->t->scratch;
+    a->offsets = (unsigned long long *)(a->refs + n);
+    a->leader = (int *)(a->offsets + n);
     unsigned long long mine = a->lay.offset;
     int rc = PMPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, a->offsets, 1,
                             MPI_UNSIGNED_LONG_LONG, a->t->node);
@@ -371,7 +370,7 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
     double start = PMPI_Wtime();
     int rc = agree_eligible(&a, &eligible);
     if (rc == MPI_SUCCESS && eligible)
-        rc = topo_get(comm, &a.t);
+        rc = topo_get(comm, SCRATCH_PER_RANK, &a.t);
     if (rc != MPI_SUCCESS || !eligible)
         goto out;
     layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);

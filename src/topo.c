@@ -20,6 +20,7 @@ static void topo_free(topo *t)
         PMPI_Comm_free(&t->node);
     free(t->node_of);
     free(t->node_rank_of);
+    free(t->scratch);
     free(t);
 }
 
@@ -30,14 +31,31 @@ static int delete_topo(MPI_Comm comm, int key, void *value, void *extra)
     return MPI_SUCCESS;
 }
 
-/* Collective: split comm into nodes and leaders, and tell every rank where every rank is. */
-static int topo_build(topo *t)
+/* Every allocation of a topology, made before its collectives: an allocation that failed
+ * on one rank alone must not make that rank skip a collective the others enter. */
+static int allocate(topo *t, size_t scratch_per_rank, int **both)
 {
+    size_t n = (size_t)t->size;
+    *both = malloc(2 * sizeof(int) * n);
+    t->node_of = malloc(sizeof(int) * n);
+    t->node_rank_of = malloc(sizeof(int) * n);
+    t->scratch = malloc(scratch_per_rank * (size_t)t->node_size);
+    int ok = *both && t->node_of && t->node_rank_of && t->scratch, all_ok = 0;
+    int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, t->comm);
+    return rc != MPI_SUCCESS ? rc : all_ok ? MPI_SUCCESS : MPI_ERR_NO_MEM;
+}
+
+/* Collective: split comm into nodes and leaders, and tell every rank where every rank is. */
+static int topo_build(topo *t, size_t scratch_per_rank)
+{
+    int *both = NULL;
     int rc = PMPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &t->node);
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_rank(t->node, &t->node_rank);
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_size(t->node, &t->node_size);
+    if (rc == MPI_SUCCESS)
+        rc = allocate(t, scratch_per_rank, &both);
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_split(t->comm, t->node_rank == 0 ? 0 : MPI_UNDEFINED, t->rank, &t->leaders);
     if (rc == MPI_SUCCESS && t->leaders != MPI_COMM_NULL) {
@@ -49,15 +67,9 @@ static int topo_build(topo *t)
     if (rc == MPI_SUCCESS)
         rc = PMPI_Bcast(mine, 2, MPI_INT, 0, t->node);
     t->node_index = mine[0], t->nodes = mine[1];
-    int *both = malloc(2 * sizeof(int) * (size_t)t->size);
-    t->node_of = malloc(sizeof(int) * (size_t)t->size);
-    t->node_rank_of = malloc(sizeof(int) * (size_t)t->size);
-    /* An allocation failure must not skip the collective below: it would hang the others. */
     int pair[2] = {t->node_index, t->node_rank};
     if (rc == MPI_SUCCESS)
-        rc = PMPI_Allgather(pair, 2, MPI_INT, both ? both : NULL, both ? 2 : 0, MPI_INT, t->comm);
-    if (rc == MPI_SUCCESS && (!both || !t->node_of || !t->node_rank_of))
-        rc = MPI_ERR_NO_MEM;
+        rc = PMPI_Allgather(pair, 2, MPI_INT, both, 2, MPI_INT, t->comm);
     if (rc == MPI_SUCCESS)
         for (int r = 0; r < t->size; r++)
             t->node_of[r] = both[2 * r], t->node_rank_of[r] = both[2 * r + 1];
@@ -65,7 +77,7 @@ static int topo_build(topo *t)
     return rc;
 }
 
-int topo_get(MPI_Comm comm, topo **out)
+int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out)
 {
     int rc, found = 0;
     if (keyval == MPI_KEYVAL_INVALID) {
@@ -83,7 +95,7 @@ int topo_get(MPI_Comm comm, topo **out)
     t->node = t->leaders = MPI_COMM_NULL;
     PMPI_Comm_rank(comm, &t->rank);
     PMPI_Comm_size(comm, &t->size);
-    rc = topo_build(t);
+    rc = topo_build(t, scratch_per_rank);
     t->next = all, all = t;
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_set_attr(comm, keyval, t);

@@ -5,6 +5,7 @@
 #define MPISHM_TOPO_H
 
 #include <mpi.h>
+#include <stddef.h>
 
 typedef struct topo {
     MPI_Comm comm;    /* the application's communicator */
@@ -16,13 +17,15 @@ typedef struct topo {
     int nodes;
     int *node_of;      /* [size]: node index of each rank of comm */
     int *node_rank_of; /* [size]: its rank in its node communicator */
+    void *scratch;     /* node_size * scratch_per_rank bytes for the caller's exchanges */
     struct topo *next;
 } topo;
 
-/* The cached topology of `comm`, built on first use. Collective over comm on first use only
- * (all ranks reach it together, since the caller's decision to share was agreed).
- * Returns MPI_SUCCESS or the MPI error code of the failed call. */
-int topo_get(MPI_Comm comm, topo **out);
+/* The cached topology of `comm`, built on first use with `scratch_per_rank` bytes of scratch
+ * space per node rank (the first call's value counts). Collective over comm on first use only
+ * (all ranks reach it together, since the caller's decision to share was agreed); a failed
+ * allocation on any rank fails it on all. Returns MPI_SUCCESS or an MPI error code. */
+int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out);
 
 /* Free every cached topology and the keyval (before PMPI_Finalize). */
 void topo_finalize(void);
