@@ -47,9 +47,10 @@ typedef struct mpishm_info {
     const void *base;     /* start of the marked array containing the address, or NULL */
     size_t bytes;         /* its length as marked */
     int shared;           /* 1 if part of it is currently mapped from a node-shared segment */
-    size_t shared_bytes;  /* bytes of the array mapped from the segment (whole pages) */
-    unsigned long segment_dev;   /* device and inode of that segment, equal on all ranks */
-    unsigned long segment_inode; /* of one node that share it, different across nodes */
+    size_t shared_bytes;  /* bytes (whole pages) mapped by the latest shared broadcast into it;
+                             a code that broadcasts the array in pieces sees the last piece */
+    unsigned long segment_dev;   /* device and inode of that broadcast's segment: equal on the */
+    unsigned long segment_inode; /* ranks of a node that share it, different across nodes */
     unsigned long broadcasts;    /* broadcasts into the array that were shared */
 } mpishm_info;
 
