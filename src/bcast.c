@@ -59,7 +59,7 @@ static int type_is_dense(MPI_Datatype type)
     return lb == 0 && tlb == 0 && size == extent && size == textent && type_is_contiguous(type, 0);
 }
 
-int bcast_candidate(MPI_Count count, MPI_Datatype type, MPI_Comm comm, size_t *bytes)
+int bcast_candidate(MPI_Count count, MPI_Datatype type, int root, MPI_Comm comm, size_t *bytes)
 {
     /* Only tests whose answer is the same on every rank of a correct program may skip the
      * agreement: "nothing marked here" is not one of them (another rank may have marked). */
@@ -74,6 +74,8 @@ int bcast_candidate(MPI_Count count, MPI_Datatype type, MPI_Comm comm, size_t *b
     if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter ||
         PMPI_Comm_size(comm, &nranks) != MPI_SUCCESS || nranks < 2)
         return 0;
+    if (root < 0 || root >= nranks)
+        return 0; /* the same on every rank: MPI reports the error */
     /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
     *bytes = (size_t)count * (size_t)size;
     if (!type_is_dense(type)) {
@@ -100,6 +102,7 @@ typedef struct attempt {
     int status;                  /* ST_*, this rank's */
     const char *failed_step;
     int failed_errno;
+    int lost; /* errno: mapping failed and the buffer could not be refilled */
 } attempt;
 
 static void fail(attempt *a, int status, const char *step, int err)
@@ -247,27 +250,30 @@ static int seed(attempt *a)
 }
 
 /* Ranks whose buffer has another in-page offset than node rank 0's get their own segment,
- * filled from the primary one by its maker. */
+ * filled from the primary one by its maker once the primary is seeded. The copy's outcome
+ * is part of the agreement that follows, which also holds the group back until it is done. */
 static int copy_to_secondary(attempt *a)
 {
     topo *t = a->t;
     if (layout_group_count(a->leader, t->node_size) == 1)
         return MPI_SUCCESS;
+    int rc = PMPI_Barrier(t->node); /* the root's write or the leaders' broadcast is done */
     int me = t->node_rank;
-    if (my_group_leader(a) == me && me != 0) {
-        int err = seg_read(&a->primary, (char *)a->own.map + a->offsets[me], a->bytes,
-                           a->offsets[0]);
-        if (err) /* a read of a reserved tmpfs file: not seen in practice */
-            log_warn("copying the node's segment failed (%s)", strerror(err));
+    if (rc == MPI_SUCCESS && my_group_leader(a) == me && me != 0 && a->status == ST_OK) {
+        int err = staged(FAULT_COPY, seg_read(&a->primary, (char *)a->own.map + a->offsets[me],
+                                              a->bytes, a->offsets[0]));
+        if (err)
+            fail(a, ST_FAILED, "copy", err);
     }
-    return PMPI_Barrier(t->node); /* group members map only after their maker's copy */
+    return rc;
 }
 
-/* Step 7: map the whole pages copy-on-write over the buffer; copy the partial ones. */
-static void map_over_buffer(attempt *a)
+/* Step 7: map the whole pages copy-on-write over the buffer; copy the partial ones.
+ * Returns 0, or an errno value when this rank's buffer could not be filled at all. */
+static int map_over_buffer(attempt *a)
 {
     layout *l = &a->lay;
-    int rc = 0;
+    int rc = 0, lost = 0;
     if (l->map_len) {
         rc = staged(FAULT_REMAP, 0);
         if (rc == 0)
@@ -279,19 +285,23 @@ static void map_over_buffer(attempt *a)
          * private copy. A failed MAP_FIXED may have unmapped the range: map it afresh. */
         log_warn("mapping the shared copy over %p failed (%s): this rank keeps a private copy",
                  (void *)l->map_start, strerror(rc));
-        if (mem_make_private((void *)l->map_start, l->map_len, 0) == 0)
-            seg_read(&a->own, (void *)l->map_start, l->map_len, l->map_seg_off);
+        lost = staged(FAULT_REFILL, mem_make_private((void *)l->map_start, l->map_len, 0));
+        if (!lost)
+            lost = seg_read(&a->own, (void *)l->map_start, l->map_len, l->map_seg_off);
     }
-    if (!is_root(a)) {
-        seg_read(&a->own, a->buf, l->head_len, l->offset);
-        seg_read(&a->own, (char *)a->buf + a->bytes - l->tail_len, l->tail_len,
-                 l->offset + a->bytes - l->tail_len);
+    if (!is_root(a) && !lost) {
+        lost = seg_read(&a->own, a->buf, l->head_len, l->offset);
+        if (!lost)
+            lost = seg_read(&a->own, (char *)a->buf + a->bytes - l->tail_len, l->tail_len,
+                            l->offset + a->bytes - l->tail_len);
     }
     region r;
     unsigned long dev = 0, ino = 0;
-    if (rc == 0 && seg_identity(&a->own, &dev, &ino) == 0 &&
-        region_find((uintptr_t)a->buf, a->bytes, &r))
-        region_set_shared(r.base, l->map_len, dev, ino);
+    if (rc == 0 && seg_identity(&a->own, &dev, &ino) != 0)
+        dev = ino = 0;
+    if (region_find((uintptr_t)a->buf, a->bytes, &r)) /* private again after a failed map */
+        region_set_shared(r.base, rc == 0 ? l->map_len : 0, dev, ino);
+    return lost;
 }
 
 static void say_why(const attempt *a)
@@ -302,7 +312,7 @@ static void say_why(const attempt *a)
 }
 
 /* Steps 4-7 with segments of one kind. Returns an MPI error code; *status is the agreed
- * outcome (ST_OK: delivered). */
+ * outcome (ST_OK: delivered, unless a->lost says this rank's buffer could not be filled). */
 static int attempt_kind(attempt *a, seg_kind kind, long long *status)
 {
     int rc = exchange_layout(a);
@@ -323,17 +333,16 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
         return rc;
     seg_unlink(&a->own); /* every peer has it open: the name can go */
     rc = seed(a);
+    if (rc == MPI_SUCCESS)
+        rc = copy_to_secondary(a);
     *status = a->status;
     if (rc == MPI_SUCCESS)
-        rc = agree(a, status, MPI_MAX); /* also: every primary segment is seeded */
+        rc = agree(a, status, MPI_MAX); /* also: every segment is seeded */
     if (rc != MPI_SUCCESS || *status != ST_OK)
-        return rc;
-    rc = copy_to_secondary(a);
-    if (rc != MPI_SUCCESS)
         return rc;
     if (my_group_leader(a) == a->t->node_rank && seg_seal_writes(&a->own) != 0)
         log_msg(2, "sealing the segment against writes failed (%s)", strerror(errno));
-    map_over_buffer(a);
+    a->lost = map_over_buffer(a);
     return MPI_SUCCESS;
 }
 
@@ -371,7 +380,7 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
     int rc = agree_eligible(&a, &eligible);
     if (rc == MPI_SUCCESS && eligible)
         rc = topo_get(comm, SCRATCH_PER_RANK, &a.t);
-    if (rc != MPI_SUCCESS || !eligible)
+    if (rc != MPI_SUCCESS || !eligible || !a.t) /* no topology: every rank falls back */
         goto out;
     layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);
     static const seg_kind kinds[3][2] = {{SEG_MEMFD, SEG_POSIX}, {SEG_MEMFD, SEG_MEMFD},
@@ -389,6 +398,12 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
         a.status = ST_OK, a.failed_step = NULL;
     }
     *done = rc == MPI_SUCCESS && status == ST_OK;
+    if (*done && a.lost) {
+        /* Nothing left to fall back on: the buffer's pages are gone. Say so through the
+         * communicator's error handler (fatal by default) instead of returning bad data. */
+        log_warn("the broadcast buffer at %p could not be refilled (%s)", buf, strerror(a.lost));
+        rc = PMPI_Comm_call_errhandler(comm, MPI_ERR_NO_MEM) == MPI_SUCCESS ? MPI_ERR_NO_MEM : rc;
+    }
     if (*done && a.t->rank == 0)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);

@@ -12,7 +12,9 @@ static const struct {
 } stages[FAULT_STAGES] = {
     [FAULT_CREATE] = {"create", EMFILE}, [FAULT_RESERVE] = {"reserve", ENOSPC},
     [FAULT_OPEN] = {"open", EACCES},     [FAULT_MAP] = {"map", ENOMEM},
-    [FAULT_SEED] = {"seed", EIO},        [FAULT_REMAP] = {"remap", ENOMEM},
+    [FAULT_SEED] = {"seed", EIO},        [FAULT_COPY] = {"copy", EIO},
+    [FAULT_REMAP] = {"remap", ENOMEM},   [FAULT_REFILL] = {"refill", EIO},
+    [FAULT_TOPOLOGY] = {"topology", ENOMEM},
 };
 
 static int armed[FAULT_STAGES];
@@ -38,7 +40,7 @@ void fault_configure(const char *spec, int world_rank)
         long rank = colon ? strtol(colon + 1, &end, 10) : -1;
         if (stage < 0 || end == colon + 1 || end != p + len || rank < 0)
             log_warn("MPISHM_FAULT: \"%.*s\" is not stage:rank (stages: create reserve open "
-                     "map seed remap); ignored", (int)len, p);
+                     "map seed copy remap refill topology); ignored", (int)len, p);
         else if (rank == world_rank)
             armed[stage] = 1;
         p += len + (p[len] == ',');

@@ -10,7 +10,10 @@ typedef enum {
     FAULT_OPEN,   /* a peer opening it */
     FAULT_MAP,    /* mapping it shared */
     FAULT_SEED,   /* the inter-node broadcast among node leaders */
+    FAULT_COPY,   /* filling a second offset group's segment from the node's first */
     FAULT_REMAP,  /* mapping it copy-on-write over the application's buffer */
+    FAULT_REFILL, /* after a failed remap, filling the buffer privately */
+    FAULT_TOPOLOGY, /* memory for a communicator's topology */
     FAULT_STAGES
 } fault_stage;
 

@@ -31,14 +31,15 @@ static void library_start(void)
     PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
     log_set_rank(rank);
     options_load();
-    long long v[4] = {option_int(OPT_DISABLE), option_int(OPT_THRESHOLD),
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    /* Below two pages a buffer may hold no whole page: nothing to share. */
+    long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
+    long long v[4] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
                       option_int(OPT_PREFAULT), option_int(OPT_SHM)};
     agree_options(v, 4);
     fault_configure(option_str(OPT_FAULT), rank);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     bcast_cfg.page = page;
-    /* Below two pages a buffer may hold no whole page: nothing to share. */
-    bcast_cfg.threshold = (size_t)v[1] > 2 * page ? (size_t)v[1] : 2 * page;
+    bcast_cfg.threshold = (size_t)v[1];
     bcast_cfg.prefault = (int)v[2];
     bcast_cfg.shm_kind = (int)v[3];
     bcast_cfg.active = !v[0];

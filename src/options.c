@@ -24,7 +24,7 @@ const option_desc options_table[OPT_COUNT] = {
                  "segment kind: auto (memfd, then POSIX shm), memfd, posix", "auto|memfd|posix"},
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
                    "testing aid: stage:rank[,...] fails a stage once on a world rank "
-                   "(stages: create reserve open map seed remap)"},
+                   "(stages: create reserve open map seed copy remap refill topology)"},
 };
 
 static long long values[OPT_COUNT];

@@ -21,8 +21,9 @@ size_t region_count(void) { return __atomic_load_n(&published_count, __ATOMIC_RE
 
 static void publish(void)
 {
-    lowest = count ? items[0].base : UINTPTR_MAX;
-    highest = count ? items[count - 1].base + items[count - 1].bytes : 0;
+    __atomic_store_n(&lowest, count ? items[0].base : UINTPTR_MAX, __ATOMIC_RELAXED);
+    __atomic_store_n(&highest, count ? items[count - 1].base + items[count - 1].bytes : 0,
+                     __ATOMIC_RELAXED);
     __atomic_store_n(&published_count, count, __ATOMIC_RELAXED);
 }
 
@@ -125,7 +126,11 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
 size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t max)
 {
     uintptr_t end = start + len < start ? UINTPTR_MAX : start + len;
-    if (len == 0 || region_count() == 0)
+    /* free() asks on every call once anything is marked: answer without the lock when the
+     * block lies outside every marked array. */
+    if (len == 0 || region_count() == 0 ||
+        end <= __atomic_load_n(&lowest, __ATOMIC_RELAXED) ||
+        start >= __atomic_load_n(&highest, __ATOMIC_RELAXED))
         return 0;
     size_t taken = 0;
     pthread_mutex_lock(&lock);

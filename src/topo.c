@@ -1,19 +1,32 @@
 #include "topo.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "fault.h"
 #include "log.h"
 
+/* The keyval and the list of live topologies are shared by threads that broadcast on
+ * different communicators (MPI_THREAD_MULTIPLE). */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int keyval = MPI_KEYVAL_INVALID;
-static topo *all; /* every live topology, for topo_finalize */
+static topo *all; /* every cached topology, for topo_finalize */
 
-static void topo_free(topo *t)
+static void unlist(topo *t)
 {
+    pthread_mutex_lock(&lock);
     for (topo **p = &all; *p; p = &(*p)->next)
         if (*p == t) {
             *p = t->next;
             break;
         }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Free what a topology holds (and the topology itself when it is on the heap). */
+static void release_members(topo *t)
+{
     if (t->leaders != MPI_COMM_NULL)
         PMPI_Comm_free(&t->leaders);
     if (t->node != MPI_COMM_NULL)
@@ -21,6 +34,12 @@ static void topo_free(topo *t)
     free(t->node_of);
     free(t->node_rank_of);
     free(t->scratch);
+}
+
+static void topo_free(topo *t)
+{
+    unlist(t);
+    release_members(t);
     free(t);
 }
 
@@ -33,20 +52,20 @@ static int delete_topo(MPI_Comm comm, int key, void *value, void *extra)
 
 /* Every allocation of a topology, made before its collectives: an allocation that failed
  * on one rank alone must not make that rank skip a collective the others enter. */
-static int allocate(topo *t, size_t scratch_per_rank, int **both)
+static int allocate(topo *t, size_t scratch_per_rank, int **both, int failed_already)
 {
     size_t n = (size_t)t->size;
     *both = malloc(2 * sizeof(int) * n);
     t->node_of = malloc(sizeof(int) * n);
     t->node_rank_of = malloc(sizeof(int) * n);
     t->scratch = malloc(scratch_per_rank * (size_t)t->node_size);
-    int ok = *both && t->node_of && t->node_rank_of && t->scratch, all_ok = 0;
+    int ok = !failed_already && *both && t->node_of && t->node_rank_of && t->scratch, all_ok = 0;
     int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, t->comm);
     return rc != MPI_SUCCESS ? rc : all_ok ? MPI_SUCCESS : MPI_ERR_NO_MEM;
 }
 
 /* Collective: split comm into nodes and leaders, and tell every rank where every rank is. */
-static int topo_build(topo *t, size_t scratch_per_rank)
+static int topo_build(topo *t, size_t scratch_per_rank, int failed_already)
 {
     int *both = NULL;
     int rc = PMPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &t->node);
@@ -55,7 +74,7 @@ static int topo_build(topo *t, size_t scratch_per_rank)
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_size(t->node, &t->node_size);
     if (rc == MPI_SUCCESS)
-        rc = allocate(t, scratch_per_rank, &both);
+        rc = allocate(t, scratch_per_rank, &both, failed_already);
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_split(t->comm, t->node_rank == 0 ? 0 : MPI_UNDEFINED, t->rank, &t->leaders);
     if (rc == MPI_SUCCESS && t->leaders != MPI_COMM_NULL) {
@@ -77,32 +96,53 @@ static int topo_build(topo *t, size_t scratch_per_rank)
     return rc;
 }
 
+static int ensure_keyval(void)
+{
+    int rc = MPI_SUCCESS;
+    pthread_mutex_lock(&lock);
+    if (keyval == MPI_KEYVAL_INVALID)
+        rc = PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_topo, &keyval, NULL);
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out)
 {
-    int rc, found = 0;
-    if (keyval == MPI_KEYVAL_INVALID) {
-        rc = PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_topo, &keyval, NULL);
-        if (rc != MPI_SUCCESS)
-            return rc;
-    }
-    rc = PMPI_Comm_get_attr(comm, keyval, out, &found);
+    int found = 0;
+    *out = NULL;
+    int rc = ensure_keyval();
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Comm_get_attr(comm, keyval, out, &found);
     if (rc != MPI_SUCCESS || found)
         return rc;
-    topo *t = calloc(1, sizeof *t);
-    if (!t)
-        return MPI_ERR_NO_MEM;
+    /* Without memory for the topology this rank still takes part in building it, on the
+     * stack, so that the others are not left waiting: the build then fails everywhere. */
+    topo local, *t = fault_inject(FAULT_TOPOLOGY) ? NULL : calloc(1, sizeof *t);
+    int on_heap = t != NULL;
+    if (!on_heap)
+        t = memset(&local, 0, sizeof local);
     t->comm = comm;
     t->node = t->leaders = MPI_COMM_NULL;
     PMPI_Comm_rank(comm, &t->rank);
     PMPI_Comm_size(comm, &t->size);
-    rc = topo_build(t, scratch_per_rank);
-    t->next = all, all = t;
+    rc = topo_build(t, scratch_per_rank, !on_heap);
+    if (rc == MPI_ERR_NO_MEM) { /* agreed by every rank: share nothing on this comm now */
+        release_members(t);
+        if (on_heap)
+            free(t);
+        log_msg(1, "out of memory for the topology of a communicator: not shared");
+        return MPI_SUCCESS;
+    }
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_set_attr(comm, keyval, t);
     if (rc != MPI_SUCCESS) {
-        topo_free(t);
+        release_members(t);
+        free(t);
         return rc;
     }
+    pthread_mutex_lock(&lock);
+    t->next = all, all = t;
+    pthread_mutex_unlock(&lock);
     log_msg(2, "communicator of %d ranks: %d node(s), %d rank(s) on this node", t->size,
             t->nodes, t->node_size);
     *out = t;
@@ -111,9 +151,16 @@ int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out)
 
 void topo_finalize(void)
 {
-    while (all)
-        if (PMPI_Comm_delete_attr(all->comm, keyval) != MPI_SUCCESS)
-            topo_free(all); /* the callback did not run: free it here */
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        topo *t = all;
+        pthread_mutex_unlock(&lock);
+        if (!t)
+            break;
+        /* the delete callback frees t; the lock is not held, as the callback takes it */
+        if (PMPI_Comm_delete_attr(t->comm, keyval) != MPI_SUCCESS)
+            topo_free(t);
+    }
     if (keyval != MPI_KEYVAL_INVALID)
         PMPI_Comm_free_keyval(&keyval);
 }

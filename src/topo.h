@@ -23,8 +23,9 @@ typedef struct topo {
 
 /* The cached topology of `comm`, built on first use with `scratch_per_rank` bytes of scratch
  * space per node rank (the first call's value counts). Collective over comm on first use only
- * (all ranks reach it together, since the caller's decision to share was agreed); a failed
- * allocation on any rank fails it on all. Returns MPI_SUCCESS or an MPI error code. */
+ * (all ranks reach it together, since the caller's decision to share was agreed). When memory
+ * ran out on any rank, every rank gets MPI_SUCCESS with *out NULL: fall back, together.
+ * Otherwise returns MPI_SUCCESS or the MPI error code of a failed call. */
 int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out);
 
 /* Free every cached topology and the keyval (before PMPI_Finalize). */

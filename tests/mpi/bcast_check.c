@@ -7,7 +7,7 @@
  *               [--mark all|none|allbut:R] [--comm world|split|dup] [--type byte|double|contig|vector]
  *               [--expect shared|private[,shared|private...]] (one word per round; rounds = words)
  *               [--private-rank R] [--write-after R] [--unmark] [--free-reuse] [--after-finalize]
- *               [--bcast-c] [--alloc mmap|malloc] [--iterations N] [--kill-after R]
+ *               [--bcast-c] [--alloc mmap|malloc] [--iterations N] [--kill-after R] [--bad-root]
  *
  * Exit status 0 when every check passed on every rank. */
 #define _GNU_SOURCE
@@ -39,7 +39,7 @@ static int rank, nranks, failures;
 static struct {
     size_t bytes;
     const char *root, *offset, *mark, *comm, *type, *expect, *alloc;
-    int private_rank, write_after, kill_after, unmark, free_reuse, after_finalize, bcast_c, iterations;
+    int private_rank, write_after, kill_after, bad_root, unmark, free_reuse, after_finalize, bcast_c, iterations;
 } opt = {.bytes = 4 << 20, .root = "first", .offset = "same", .mark = "all", .comm = "world",
          .type = "byte", .expect = "shared", .alloc = "mmap", .private_rank = -1,
          .write_after = -1, .kill_after = -1, .iterations = 1};
@@ -80,6 +80,7 @@ static void parse_args(int argc, char **argv)
             else if (!strcmp(a, "--free-reuse")) opt.free_reuse = 1;
             else if (!strcmp(a, "--after-finalize")) opt.after_finalize = 1;
             else if (!strcmp(a, "--bcast-c")) opt.bcast_c = 1;
+            else if (!strcmp(a, "--bad-root")) opt.bad_root = 1;
             else {
                 fprintf(stderr, "bcast_check: unknown argument %s\n", a);
                 exit(2);
@@ -237,6 +238,17 @@ static void do_bcast(unsigned char *buf, size_t bytes, int root, MPI_Comm comm)
     CHECK(rc == MPI_SUCCESS, "MPI_Bcast returned %d", rc);
     if (t != MPI_BYTE && t != MPI_DOUBLE)
         MPI_Type_free(&t);
+}
+
+/* A root outside the communicator is MPI's error to report, library loaded or not. */
+static void check_bad_root(unsigned char *buf, size_t bytes, MPI_Comm comm)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    int rc = MPI_Bcast(buf, (int)bytes, MPI_BYTE, size, comm);
+    CHECK(rc != MPI_SUCCESS, "MPI_Bcast with root %d of %d ranks returned success", size, size);
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_ARE_FATAL);
 }
 
 /* Every byte the broadcast was meant to deliver equals the root's. */
@@ -418,6 +430,8 @@ int main(int argc, char **argv)
             int rc = mpishm_mark_readonly(buf, bytes);
             CHECK(rc == 0 || rc == MPISHM_ENOTLOADED, "mark: %s", mpishm_strerror(rc));
         }
+        if (opt.bad_root)
+            check_bad_root(buf, bytes, comm);
         unsigned long prev_ino = 0;
         char expect[256];
         snprintf(expect, sizeof expect, "%s", opt.expect);
