@@ -32,7 +32,6 @@ static void release_members(topo *t)
     if (t->node != MPI_COMM_NULL)
         PMPI_Comm_free(&t->node);
     free(t->node_of);
-    free(t->node_rank_of);
     free(t->scratch);
 }
 
@@ -52,14 +51,12 @@ static int delete_topo(MPI_Comm comm, int key, void *value, void *extra)
 
 /* Every allocation of a topology, made before its collectives: an allocation that failed
  * on one rank alone must not make that rank skip a collective the others enter. */
-static int allocate(topo *t, size_t scratch_per_rank, int **both, int failed_already)
+static int allocate(topo *t, size_t scratch_per_rank, int failed_already)
 {
     size_t n = (size_t)t->size;
-    *both = malloc(2 * sizeof(int) * n);
-    t->node_of = malloc(sizeof(int) * n);
-    t->node_rank_of = malloc(sizeof(int) * n);
+    t->node_of = calloc(n, sizeof(int));
     t->scratch = malloc(scratch_per_rank * (size_t)t->node_size);
-    int ok = !failed_already && *both && t->node_of && t->node_rank_of && t->scratch, all_ok = 0;
+    int ok = !failed_already && t->node_of && t->scratch, all_ok = 0;
     int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, t->comm);
     return rc != MPI_SUCCESS ? rc : all_ok ? MPI_SUCCESS : MPI_ERR_NO_MEM;
 }
@@ -67,14 +64,19 @@ static int allocate(topo *t, size_t scratch_per_rank, int **both, int failed_alr
 /* Collective: split comm into nodes and leaders, and tell every rank where every rank is. */
 static int topo_build(topo *t, size_t scratch_per_rank, int failed_already)
 {
-    int *both = NULL;
     int rc = PMPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &t->node);
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_rank(t->node, &t->node_rank);
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_size(t->node, &t->node_size);
     if (rc == MPI_SUCCESS)
-        rc = allocate(t, scratch_per_rank, &both, failed_already);
+        rc = allocate(t, scratch_per_rank, failed_already);
+    if (rc == MPI_SUCCESS && t->node_size == t->size) {
+        /* One node (seen alike by every rank): no leaders to connect, every rank on node 0.
+         * Communicators are expensive to make (MPICH, 8 ranks on 2 cores: 0.2 s each). */
+        t->nodes = 1;
+        return MPI_SUCCESS;
+    }
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_split(t->comm, t->node_rank == 0 ? 0 : MPI_UNDEFINED, t->rank, &t->leaders);
     if (rc == MPI_SUCCESS && t->leaders != MPI_COMM_NULL) {
@@ -86,13 +88,8 @@ static int topo_build(topo *t, size_t scratch_per_rank, int failed_already)
     if (rc == MPI_SUCCESS)
         rc = PMPI_Bcast(mine, 2, MPI_INT, 0, t->node);
     t->node_index = mine[0], t->nodes = mine[1];
-    int pair[2] = {t->node_index, t->node_rank};
     if (rc == MPI_SUCCESS)
-        rc = PMPI_Allgather(pair, 2, MPI_INT, both, 2, MPI_INT, t->comm);
-    if (rc == MPI_SUCCESS)
-        for (int r = 0; r < t->size; r++)
-            t->node_of[r] = both[2 * r], t->node_rank_of[r] = both[2 * r + 1];
-    free(both);
+        rc = PMPI_Allgather(&t->node_index, 1, MPI_INT, t->node_of, 1, MPI_INT, t->comm);
     return rc;
 }
 

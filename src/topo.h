@@ -16,7 +16,6 @@ typedef struct topo {
     int node_index;   /* this node's rank in `leaders` */
     int nodes;
     int *node_of;      /* [size]: node index of each rank of comm */
-    int *node_rank_of; /* [size]: its rank in its node communicator */
     void *scratch;     /* node_size * scratch_per_rank bytes for the caller's exchanges */
     struct topo *next;
 } topo;
