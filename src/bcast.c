@@ -20,7 +20,10 @@ bcast_config bcast_cfg;
 
 /* Scratch bytes per node rank: a seg_ref, an offset and a group leader (in that order, so
  * that each array stays aligned). */
-#define SCRATCH_PER_RANK (sizeof(seg_ref) + sizeof(unsigned long long) + sizeof(int))
+#define SCRATCH_PER_RANK (sizeof(seg_ref) + sizeof(size_t) + sizeof(int))
+
+/* Offsets travel as MPI_UNSIGNED_LONG. */
+_Static_assert(sizeof(size_t) == sizeof(unsigned long), "size_t is not unsigned long");
 
 /* Status values reduced with MPI_MAX across the communicator. */
 enum { ST_OK = 0, ST_OPEN_FAILED = 1, ST_FAILED = 2 };
@@ -94,7 +97,7 @@ typedef struct attempt {
     topo *t;
     layout lay;
     /* [node_size] arrays in the topology's scratch space (no allocation per broadcast) */
-    unsigned long long *offsets; /* in-page offset of every node rank's buffer */
+    size_t *offsets;             /* in-page offset of every node rank's buffer */
     int *leader;                 /* node rank that makes each rank's segment */
     seg_ref *refs;               /* segments made by group leaders */
     segment own;                 /* the segment this rank maps */
@@ -141,18 +144,13 @@ static int exchange_layout(attempt *a)
 {
     int n = a->t->node_size;
     a->refs = a->t->scratch;
-    a->offsets = (unsigned long long *)(a->refs + n);
+    a->offsets = (size_t *)(a->refs + n);
     a->leader = (int *)(a->offsets + n);
-    unsigned long long mine = a->lay.offset;
-    int rc = PMPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, a->offsets, 1,
-                            MPI_UNSIGNED_LONG_LONG, a->t->node);
-    if (rc != MPI_SUCCESS)
-        return rc;
-    size_t offs[n];
-    for (int i = 0; i < n; i++)
-        offs[i] = (size_t)a->offsets[i];
-    layout_groups(offs, n, a->leader);
-    return MPI_SUCCESS;
+    int rc = PMPI_Allgather(&a->lay.offset, 1, MPI_UNSIGNED_LONG, a->offsets, 1,
+                            MPI_UNSIGNED_LONG, a->t->node);
+    if (rc == MPI_SUCCESS)
+        layout_groups(a->offsets, n, a->leader);
+    return rc;
 }
 
 /* A writable view of its own segment is needed by the node leader when nodes exchange
@@ -187,7 +185,7 @@ static void create_segment(attempt *a, seg_kind kind)
 static size_t seg_size_of(const attempt *a, int node_rank)
 {
     size_t page = bcast_cfg.page;
-    return ((size_t)a->offsets[node_rank] + a->bytes + page - 1) & ~(page - 1);
+    return (a->offsets[node_rank] + a->bytes + page - 1) & ~(page - 1);
 }
 
 /* Open the segment made by node rank `maker`. */
@@ -340,8 +338,9 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
         rc = agree(a, status, MPI_MAX); /* also: every segment is seeded */
     if (rc != MPI_SUCCESS || *status != ST_OK)
         return rc;
-    if (my_group_leader(a) == a->t->node_rank && seg_seal_writes(&a->own) != 0)
-        log_msg(2, "sealing the segment against writes failed (%s)", strerror(errno));
+    int sealed = my_group_leader(a) == a->t->node_rank ? seg_seal_writes(&a->own) : 0;
+    if (sealed != 0)
+        log_msg(2, "sealing the segment against writes failed (%s)", strerror(sealed));
     a->lost = map_over_buffer(a);
     return MPI_SUCCESS;
 }
