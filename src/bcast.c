@@ -62,7 +62,21 @@ static int type_is_dense(MPI_Datatype type)
     return lb == 0 && tlb == 0 && size == extent && size == textent && type_is_contiguous(type, 0);
 }
 
-int bcast_candidate(MPI_Count count, MPI_Datatype type, int root, MPI_Comm comm, size_t *bytes)
+/* Verbose mode only: a marked array whose broadcasts are too small to share would otherwise
+ * be silently left alone. Said once per call by rank 0 of the communicator. */
+static void note_below_threshold(const void *buf, size_t bytes, MPI_Comm comm)
+{
+    region r;
+    int rank = -1;
+    if (bytes == 0 || PMPI_Comm_rank(comm, &rank) != MPI_SUCCESS || rank != 0 ||
+        !region_find((uintptr_t)buf, bytes, &r))
+        return;
+    log_msg(1, "broadcast of %zu bytes into a marked array not shared: below MPISHM_THRESHOLD "
+            "(%zu bytes)", bytes, bcast_cfg.threshold);
+}
+
+int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
+                    MPI_Comm comm, size_t *bytes)
 {
     /* Only tests whose answer is the same on every rank of a correct program may skip the
      * agreement: "nothing marked here" is not one of them (another rank may have marked). */
@@ -70,9 +84,13 @@ int bcast_candidate(MPI_Count count, MPI_Datatype type, int root, MPI_Comm comm,
         return 0;
     MPI_Count size;
     if (PMPI_Type_size_x(type, &size) != MPI_SUCCESS || size <= 0 ||
-        (size_t)count > SIZE_MAX / (size_t)size ||
-        (size_t)count * (size_t)size < bcast_cfg.threshold)
+        (size_t)count > SIZE_MAX / (size_t)size)
         return 0;
+    if ((size_t)count * (size_t)size < bcast_cfg.threshold) {
+        if (log_verbosity >= 1)
+            note_below_threshold(buf, (size_t)count * (size_t)size, comm);
+        return 0;
+    }
     int inter = 1, nranks = 1;
     if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter ||
         PMPI_Comm_size(comm, &nranks) != MPI_SUCCESS || nranks < 2)

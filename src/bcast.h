@@ -22,7 +22,8 @@ extern bcast_config bcast_cfg;
  * correct program (same byte count everywhere, options agreed at MPI_Init), so ranks never
  * part here. Local, no communication. Sets *bytes, or 0 when this rank cannot share (a
  * non-contiguous type): bcast_shared then makes every rank fall back. */
-int bcast_candidate(MPI_Count count, MPI_Datatype type, int root, MPI_Comm comm, size_t *bytes);
+int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
+                    MPI_Comm comm, size_t *bytes);
 
 /* Collective over comm: deliver the root's `bytes` bytes at buf into every rank's buf
  * through one node-shared segment per node. Sets *done to 1 when it did; *done 0 means

@@ -11,7 +11,7 @@ static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int roo
 {
     size_t bytes;
     int done = 0;
-    if (!bcast_candidate(count, type, root, comm, &bytes))
+    if (!bcast_candidate(buf, count, type, root, comm, &bytes))
         return 0;
     *rc = bcast_shared(buf, bytes, root, comm, &done);
     return done || *rc != MPI_SUCCESS;

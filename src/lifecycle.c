@@ -30,7 +30,7 @@ static void library_start(void)
     int rank = -1;
     PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
     log_set_rank(rank);
-    options_load();
+    options_load(rank == 0); /* the environment is the job's: one rank says what is wrong */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* Below two pages a buffer may hold no whole page: nothing to share. */
     long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
@@ -45,7 +45,10 @@ static void library_start(void)
     bcast_cfg.active = !v[0];
     if (rank == 0 && log_verbosity >= 2)
         options_print();
-    log_msg(2, "%s", bcast_cfg.active ? "active" : "disabled: every call goes straight to MPI");
+    if (rank == 0)
+        log_msg(bcast_cfg.active ? 2 : 1, "%s (threshold %zu bytes)",
+                bcast_cfg.active ? "active" : "disabled: every call goes straight to MPI",
+                bcast_cfg.threshold);
 }
 
 MPISHM_EXPORT int MPI_Init(int *argc, char ***argv)

@@ -161,6 +161,8 @@ const char *option_closest(const char *name)
     return best;
 }
 
+static int warn = 1; /* options_load's argument: only one rank of a job warns */
+
 static void warn_unknown(const char *entry)
 {
     char name[64];
@@ -174,13 +176,15 @@ static void warn_unknown(const char *entry)
             return;
     const char *near = option_closest(name);
     if (near)
-        log_msg(0, "unknown option %s ignored; did you mean %s?", name, near);
+        log_msg(warn ? 0 : 1, "unknown option %s ignored; did you mean %s?", name, near);
     else
-        log_msg(0, "unknown option %s ignored (MPISHM_VERBOSE=2 lists the options)", name);
+        log_msg(warn ? 0 : 1, "unknown option %s ignored (MPISHM_VERBOSE=2 lists the options)",
+                name);
 }
 
-void options_load(void)
+void options_load(int warnings)
 {
+    warn = warnings;
     options_reset();
     for (int i = 0; i < OPT_COUNT; i++) {
         const option_desc *d = &options_table[i];
@@ -191,14 +195,14 @@ void options_load(void)
         int bad = option_parse(d->type, text, &v) != 0 ||
                   (d->choices && (v = option_choice(d->choices, text)) < 0);
         if (bad) {
-            log_msg(0, "%s=\"%s\" is not a valid value (%s); using the default %s", d->name,
+            log_msg(warn ? 0 : 1, "%s=\"%s\" is not a valid value (%s); using the default %s", d->name,
                     text, d->help, d->initial);
             continue;
         }
         values[i] = v;
         if (d->type == OPT_STRING) {
             if (strlen(text) >= sizeof strings[i])
-                log_msg(0, "%s is too long; using the default \"%s\"", d->name, d->initial);
+                log_msg(warn ? 0 : 1, "%s is too long; using the default \"%s\"", d->name, d->initial);
             else
                 strcpy(strings[i], text);
         }

@@ -27,9 +27,10 @@ typedef struct {
 /* The table itself (OPT_COUNT rows), for printing and for the tests. */
 extern const option_desc options_table[OPT_COUNT];
 
-/* Parse every option from the environment; bad values warn and keep the default; unknown
- * MPISHM_* variables warn with the closest real name. Safe to call again (re-reads). */
-void options_load(void);
+/* Parse every option from the environment; bad values keep the default; unknown MPISHM_*
+ * variables are named with the closest real name. Both are warnings when `warnings` is set
+ * (one rank of a job), verbose-level messages otherwise. Safe to call again (re-reads). */
+void options_load(int warnings);
 
 /* Reset every option to its default without reading the environment. */
 void options_reset(void);

@@ -216,7 +216,7 @@ Test(options, load_valid_values)
     setenv("MPISHM_PREFAULT", "off", 1);
     setenv("MPISHM_SHM", "posix", 1);
     setenv("MPISHM_FAULT", "open:1", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_THRESHOLD), 4 << 20);
     cr_expect_eq(option_int(OPT_DISABLE), 1);
     cr_expect_eq(option_int(OPT_VERBOSE), 2);
@@ -231,7 +231,7 @@ Test(options, load_valid_values)
 Test(options, load_invalid_value_keeps_the_default)
 {
     setenv("MPISHM_THRESHOLD", "12Q", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_THRESHOLD), 1 << 20);
     const char *err = captured_stderr();
     cr_expect(starts_with(err, "libmpishm[?]: MPISHM_THRESHOLD=\"12Q\" is not a valid value"),
@@ -243,10 +243,10 @@ Test(options, load_invalid_value_keeps_the_default)
 Test(options, load_invalid_value_after_a_valid_one)
 {
     setenv("MPISHM_THRESHOLD", "4M", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_THRESHOLD), 4 << 20);
     setenv("MPISHM_THRESHOLD", "-1", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_THRESHOLD), 1 << 20, "the default, not the previous value");
     cr_expect_not_null(strstr(captured_stderr(), "MPISHM_THRESHOLD=\"-1\" is not a valid"));
 }
@@ -256,7 +256,7 @@ Test(options, load_invalid_bool_int_and_choice)
     setenv("MPISHM_DISABLE", "maybe", 1);
     setenv("MPISHM_VERBOSE", "loud", 1);
     setenv("MPISHM_SHM", "sysv", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_DISABLE), 0);
     cr_expect_eq(option_int(OPT_VERBOSE), 0);
     cr_expect_eq(option_int(OPT_SHM), 0);
@@ -274,7 +274,7 @@ Test(options, load_invalid_bool_int_and_choice)
 Test(options, load_choice_is_case_insensitive)
 {
     setenv("MPISHM_SHM", "MemFD", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_SHM), 1);
     cr_expect_str_eq(captured_stderr(), "");
 }
@@ -285,7 +285,7 @@ Test(options, load_too_long_string)
     memset(value, 'x', sizeof value - 1);
     value[sizeof value - 1] = '\0';
     setenv("MPISHM_FAULT", value, 1);
-    options_load();
+    options_load(1);
     cr_expect_str_eq(option_str(OPT_FAULT), "", "the default is kept");
     cr_expect_not_null(strstr(captured_stderr(), "libmpishm[?]: MPISHM_FAULT is too long"));
 }
@@ -293,7 +293,7 @@ Test(options, load_too_long_string)
 Test(options, unknown_variable_names_the_closest)
 {
     setenv("MPISHM_TRESHOLD", "4M", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_THRESHOLD), 1 << 20, "a misspelled option changes nothing");
     cr_expect_str_eq(captured_stderr(),
                      "libmpishm[?]: unknown option MPISHM_TRESHOLD ignored; did you mean "
@@ -303,7 +303,7 @@ Test(options, unknown_variable_names_the_closest)
 Test(options, unknown_variable_foo)
 {
     setenv("MPISHM_FOO", "1", 1);
-    options_load();
+    options_load(1);
     cr_expect_str_eq(captured_stderr(),
                      "libmpishm[?]: unknown option MPISHM_FOO ignored; did you mean MPISHM_SHM?\n");
 }
@@ -312,7 +312,7 @@ Test(options, unknown_variable_far_from_every_name)
 {
     setenv("MPISHM_COMPLETELY_UNRELATED", "1", 1);
     setenv("MPISHM_VERBOSE", "1", 1);
-    options_load();
+    options_load(1);
     cr_expect_eq(option_int(OPT_VERBOSE), 1, "known options still apply");
     cr_expect_str_eq(captured_stderr(), "libmpishm[?]: unknown option MPISHM_COMPLETELY_UNRELATED "
                                         "ignored (MPISHM_VERBOSE=2 lists the options)\n");
@@ -322,7 +322,7 @@ Test(options, unrelated_variables_are_ignored)
 {
     setenv("MPISHMX", "1", 1);
     setenv("XMPISHM_FOO", "1", 1);
-    options_load();
+    options_load(1);
     unsetenv("MPISHMX");
     unsetenv("XMPISHM_FOO");
     cr_expect_str_eq(captured_stderr(), "");
@@ -332,7 +332,7 @@ Test(options, print_shows_the_values_in_effect)
 {
     setenv("MPISHM_THRESHOLD", "2K", 1);
     setenv("MPISHM_SHM", "memfd", 1);
-    options_load();
+    options_load(1);
     options_print();
     const char *err = captured_stderr();
     cr_expect_not_null(strstr(err, "libmpishm[?]: option MPISHM_THRESHOLD=2048 "), "got: %s", err);
@@ -348,7 +348,7 @@ Test(options, rank_in_the_prefix)
 {
     setenv("MPISHM_FOO", "1", 1);
     log_set_rank(3);
-    options_load();
+    options_load(1);
     log_set_rank(-1);
     const char *err = captured_stderr();
     cr_expect(starts_with(err, "libmpishm[3]: unknown option MPISHM_FOO"), "got: %s", err);
