@@ -242,7 +242,7 @@ static int seed(attempt *a)
     topo *t = a->t;
     int rc = MPI_SUCCESS;
     if (is_root(a)) {
-        int err = seg_write(primary_of(a), a->buf, a->bytes, a->offsets[0]);
+        int err = staged(FAULT_SEED, seg_write(primary_of(a), a->buf, a->bytes, a->offsets[0]));
         if (err)
             fail(a, ST_FAILED, "seed", err);
     }
