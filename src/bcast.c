@@ -10,6 +10,7 @@
 #include "layout.h"
 #include "log.h"
 #include "region.h"
+#include "release.h"
 #include "segment.h"
 #include "topo.h"
 
@@ -382,6 +383,19 @@ static int agree_eligible(attempt *a, int *eligible)
     return rc;
 }
 
+/* MPI_Bcast is about to write into buf itself. If an earlier broadcast shared the array,
+ * those writes would turn every page into a private copy while the mapping still pinned the
+ * old segment, and the registry would still call the array shared: take private pages
+ * first (local, no communication). */
+static void make_private_for_fallback(const void *buf, size_t bytes)
+{
+    region r;
+    if (bytes == 0 || !region_find((uintptr_t)buf, bytes, &r) || !r.shared)
+        return;
+    if (unshare_region(&r, 1) == 0)
+        region_set_shared(r.base, 0, 0, 0);
+}
+
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
 int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
@@ -425,6 +439,8 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
+    if (!*done && rc == MPI_SUCCESS)
+        make_private_for_fallback(buf, bytes);
     inside = 0;
     return rc;
 }

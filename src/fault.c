@@ -17,7 +17,7 @@ static const struct {
     [FAULT_TOPOLOGY] = {"topology", ENOMEM},
 };
 
-static int armed[FAULT_STAGES];
+static int armed[FAULT_STAGES]; /* 0: off; n: fail the n-th time the stage is reached */
 
 const char *fault_stage_name(fault_stage stage) { return stages[stage].name; }
 
@@ -36,22 +36,23 @@ void fault_configure(const char *spec, int world_rank)
         size_t len = strcspn(p, ",");
         const char *colon = memchr(p, ':', len);
         int stage = colon ? stage_named(p, (size_t)(colon - p)) : -1;
-        char *end = NULL;
-        long rank = colon ? strtol(colon + 1, &end, 10) : -1;
-        if (stage < 0 || end == colon + 1 || end != p + len || rank < 0)
-            log_warn("MPISHM_FAULT: \"%.*s\" is not stage:rank (stages: create reserve open "
-                     "map seed copy remap refill topology); ignored", (int)len, p);
+        char *end = NULL, *end_n = NULL;
+        long rank = colon ? strtol(colon + 1, &end, 10) : -1, nth = 1;
+        if (end && end > colon + 1 && *end == '@')
+            nth = strtol(end + 1, &end_n, 10), end = end_n == end + 1 ? NULL : end_n;
+        if (stage < 0 || !end || end == colon + 1 || end != p + len || rank < 0 || nth < 1)
+            log_warn("MPISHM_FAULT: \"%.*s\" is not stage:rank[@n] (stages: create reserve "
+                     "open map seed copy remap refill topology); ignored", (int)len, p);
         else if (rank == world_rank)
-            armed[stage] = 1;
+            armed[stage] = (int)nth;
         p += len + (p[len] == ',');
     }
 }
 
 int fault_inject(fault_stage stage)
 {
-    if (!armed[stage])
+    if (!armed[stage] || --armed[stage] > 0)
         return 0;
-    armed[stage] = 0;
     log_msg(1, "injecting a fault at stage %s", stages[stage].name);
     return stages[stage].error;
 }

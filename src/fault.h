@@ -1,6 +1,6 @@
-/* Fault injection, a testing aid (option MPISHM_FAULT=stage:rank[,stage:rank...]): the named
- * world rank fails the named stage once, as if the system had refused it, so that tests
- * reach every error path of the collective algorithm. */
+/* Fault injection, a testing aid (option MPISHM_FAULT=stage:rank[@n][,...]): the named world
+ * rank fails the named stage once, the n-th time it reaches it (default the first), as if the
+ * system had refused it, so that tests reach every error path of the collective algorithm. */
 #ifndef MPISHM_FAULT_H
 #define MPISHM_FAULT_H
 

@@ -23,7 +23,7 @@ const option_desc options_table[OPT_COUNT] = {
     [OPT_SHM] = {"MPISHM_SHM", OPT_STRING, "auto",
                  "segment kind: auto (memfd, then POSIX shm), memfd, posix", "auto|memfd|posix"},
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
-                   "testing aid: stage:rank[,...] fails a stage once on a world rank "
+                   "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
                    "(stages: create reserve open map seed copy remap refill topology)"},
 };
 

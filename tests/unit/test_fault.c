@@ -84,6 +84,20 @@ Test(fault, configure_replaces_the_previous_spec)
     cr_expect_str_eq(captured_stderr(), "");
 }
 
+Test(fault, nth_occurrence)
+{
+    fault_configure("open:0@3", 0);
+    cr_expect_eq(fault_inject(FAULT_OPEN), 0, "first time: not yet");
+    cr_expect_eq(fault_inject(FAULT_OPEN), 0, "second time: not yet");
+    cr_expect_neq(fault_inject(FAULT_OPEN), 0, "third time fails");
+    cr_expect_eq(fault_inject(FAULT_OPEN), 0, "and only once");
+    fault_configure("open:0@0", 0);
+    fault_configure("open:0@", 0);
+    cr_expect_eq(fire_all(), 0, "@0 and a missing count arm nothing");
+    const char *err = captured_stderr();
+    cr_expect_eq(count_lines(err), 2, "one warning each: %s", err);
+}
+
 Test(fault, malformed_specs_warn_and_arm_nothing)
 {
     fault_configure("open", 0);
