@@ -76,6 +76,23 @@ int mpishm_unmark(const void *buf);
  */
 int mpishm_query(const void *addr, mpishm_info *info);
 
+/* What the library did in this process since MPI_Init, for tools and benchmarks. */
+typedef struct mpishm_stats {
+    unsigned long long shared;       /* broadcasts delivered through a node-shared copy */
+    unsigned long long declined;     /* large broadcasts left to MPI: not marked on every
+                                        rank, or a non-contiguous datatype */
+    unsigned long long failed;       /* shared broadcasts that failed and fell back to MPI */
+    unsigned long long bytes_shared; /* bytes delivered by the shared broadcasts */
+    double seconds;      /* wall time this rank spent deciding and sharing (all three kinds) */
+    double seed_seconds; /* of the shared ones: making, reserving and filling the node's copy,
+                            including the broadcast among nodes */
+    double map_seconds;  /* of the shared ones: mapping the copy over the buffer and
+                            pre-faulting it */
+} mpishm_stats;
+
+/* Copy this process's counters into `*stats`. Returns 0, or MPISHM_EINVAL when NULL. */
+int mpishm_get_stats(mpishm_stats *stats);
+
 /* A static English sentence for a return code; never NULL. */
 const char *mpishm_strerror(int code);
 
@@ -84,10 +101,12 @@ const char *mpishm_strerror(int code);
 #pragma weak mpishm_unmark
 #pragma weak mpishm_query
 #pragma weak mpishm_strerror
+#pragma weak mpishm_get_stats
 #define MPISHM_CALL_(fn, args) ((fn) ? (fn) args : MPISHM_ENOTLOADED)
 #define mpishm_mark_readonly(buf, bytes) MPISHM_CALL_(mpishm_mark_readonly, (buf, bytes))
 #define mpishm_unmark(buf) MPISHM_CALL_(mpishm_unmark, (buf))
 #define mpishm_query(addr, info) MPISHM_CALL_(mpishm_query, (addr, info))
+#define mpishm_get_stats(stats) MPISHM_CALL_(mpishm_get_stats, (stats))
 #define mpishm_strerror(code) \
     ((mpishm_strerror) ? (mpishm_strerror)(code) : "libmpishm is not loaded")
 #endif

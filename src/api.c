@@ -7,6 +7,7 @@
 #include "procmaps.h"
 #include "region.h"
 #include "release.h"
+#include "stats.h"
 
 MPISHM_EXPORT int mpishm_mark_readonly(const void *buf, size_t bytes)
 {
@@ -57,6 +58,14 @@ MPISHM_EXPORT int mpishm_query(const void *addr, mpishm_info *info)
     info->segment_dev = r.dev;
     info->segment_inode = r.ino;
     info->broadcasts = r.broadcasts;
+    return 0;
+}
+
+MPISHM_EXPORT int mpishm_get_stats(mpishm_stats *stats)
+{
+    if (!stats)
+        return MPISHM_EINVAL;
+    stats_get(stats);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "region.h"
 #include "release.h"
 #include "segment.h"
+#include "stats.h"
 #include "topo.h"
 
 bcast_config bcast_cfg;
@@ -125,6 +126,7 @@ typedef struct attempt {
     const char *failed_step;
     int failed_errno;
     int lost; /* errno: mapping failed and the buffer could not be refilled */
+    double seed_seconds, map_seconds; /* this rank's time making and filling, and mapping */
 } attempt;
 
 static void fail(attempt *a, int status, const char *step, int err)
@@ -335,7 +337,9 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
     int rc = exchange_layout(a);
     if (rc != MPI_SUCCESS)
         return rc;
+    double t = PMPI_Wtime();
     create_segment(a, kind);
+    a->seed_seconds += PMPI_Wtime() - t;
     seg_ref made = {0}; /* pid 0: "nothing made here" */
     if (my_group_leader(a) == a->t->node_rank && a->status == ST_OK)
         made = a->own.ref;
@@ -349,9 +353,11 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
     if (rc != MPI_SUCCESS || *status != ST_OK)
         return rc;
     seg_unlink(&a->own); /* every peer has it open: the name can go */
+    t = PMPI_Wtime();
     rc = seed(a);
     if (rc == MPI_SUCCESS)
         rc = copy_to_secondary(a);
+    a->seed_seconds += PMPI_Wtime() - t;
     *status = a->status;
     if (rc == MPI_SUCCESS)
         rc = agree(a, status, MPI_MAX); /* also: every segment is seeded */
@@ -360,7 +366,9 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
     int sealed = my_group_leader(a) == a->t->node_rank ? seg_seal_writes(&a->own) : 0;
     if (sealed != 0)
         log_msg(2, "sealing the segment against writes failed (%s)", strerror(sealed));
+    t = PMPI_Wtime();
     a->lost = map_over_buffer(a);
+    a->map_seconds = PMPI_Wtime() - t;
     return MPI_SUCCESS;
 }
 
@@ -441,6 +449,9 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
 out:
     if (!*done && rc == MPI_SUCCESS)
         make_private_for_fallback(buf, bytes);
+    stats_record(*done ? STAT_SHARED : rc == MPI_SUCCESS && !eligible ? STAT_DECLINED
+                                                                     : STAT_FAILED,
+                 bytes, PMPI_Wtime() - start, a.seed_seconds, a.map_seconds);
     inside = 0;
     return rc;
 }

@@ -417,6 +417,7 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     int fds_before = count_segment_fds(), maps_before = count_segment_maps();
 
+    unsigned long long want_shared = 0; /* broadcasts the library should report as shared */
     for (int it = 0; it < opt.iterations; it++) {
         MPI_Comm comm = make_comm(), node;
         int crank;
@@ -445,6 +446,7 @@ int main(int argc, char **argv)
             else
                 memset(buf, 0xEE, bytes);
             do_bcast(buf, bytes, root, comm);
+            want_shared += want_all;
             check_data(buf, bytes, round, "after the broadcast");
             unsigned long ino;
             check_sharing(buf, want, want_all, comm, node, &ino);
@@ -490,6 +492,14 @@ int main(int argc, char **argv)
     int fds_after = count_segment_fds(), maps_after = count_segment_maps();
     CHECK(fds_after == fds_before, "%d segment descriptors open before, %d after", fds_before, fds_after);
     CHECK(maps_after == maps_before, "%d segment mappings before, %d after", maps_before, maps_after);
+    mpishm_stats st;
+    if (mpishm_get_stats(&st) == 0) {
+        CHECK(st.shared == want_shared, "the library counts %llu shared broadcasts, expected %llu",
+              st.shared, want_shared);
+        if (rank == 0)
+            printf("bcast_check: stats: shared %llu, declined %llu, failed %llu, %llu bytes\n",
+                   st.shared, st.declined, st.failed, st.bytes_shared);
+    }
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)

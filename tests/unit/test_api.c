@@ -18,6 +18,7 @@
 #include "region.h"
 #include "segment.h"
 #include "self_maps.h"
+#include "stats.h"
 
 static size_t page;
 
@@ -179,6 +180,25 @@ Test(api, strerror_texts)
             cr_expect_str_neq(t, mpishm_strerror(codes[j]), "codes %d and %d", codes[i],
                               codes[j]);
     }
+}
+
+Test(api, stats_add_up_what_was_recorded)
+{
+    mpishm_stats before, after;
+    cr_expect_eq(mpishm_get_stats(NULL), MPISHM_EINVAL);
+    cr_assert_eq(mpishm_get_stats(&before), 0);
+    stats_record(STAT_SHARED, 1000, 0.5, 0.25, 0.125);
+    stats_record(STAT_SHARED, 24, 0.5, 0.25, 0.125);
+    stats_record(STAT_DECLINED, 4096, 0.25, 9, 9); /* only its time counts */
+    stats_record(STAT_FAILED, 4096, 0.25, 9, 9);
+    cr_assert_eq(mpishm_get_stats(&after), 0);
+    cr_expect_eq(after.shared - before.shared, 2);
+    cr_expect_eq(after.declined - before.declined, 1);
+    cr_expect_eq(after.failed - before.failed, 1);
+    cr_expect_eq(after.bytes_shared - before.bytes_shared, 1024);
+    cr_expect_float_eq(after.seconds - before.seconds, 1.5, 1e-12);
+    cr_expect_float_eq(after.seed_seconds - before.seed_seconds, 0.5, 1e-12);
+    cr_expect_float_eq(after.map_seconds - before.map_seconds, 0.25, 1e-12);
 }
 
 Test(api, verbose_errors_are_reported)
