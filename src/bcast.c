@@ -14,6 +14,7 @@
 #include "segment.h"
 #include "stats.h"
 #include "topo.h"
+#include "wait.h"
 
 bcast_config bcast_cfg;
 
@@ -24,8 +25,6 @@ bcast_config bcast_cfg;
  * that each array stays aligned). */
 #define SCRATCH_PER_RANK (sizeof(seg_ref) + sizeof(size_t) + sizeof(int))
 
-/* Offsets travel as MPI_UNSIGNED_LONG. */
-_Static_assert(sizeof(size_t) == sizeof(unsigned long), "size_t is not unsigned long");
 
 /* Status values reduced with MPI_MAX across the communicator. */
 enum { ST_OK = 0, ST_OPEN_FAILED = 1, ST_FAILED = 2 };
@@ -144,7 +143,7 @@ static int staged(fault_stage stage, int real_rc) { return real_rc ? real_rc : f
 /* Reduce `value` with `op` over the communicator: the agreement every branch point uses. */
 static int agree(attempt *a, long long *value, MPI_Op op)
 {
-    return PMPI_Allreduce(MPI_IN_PLACE, value, 1, MPI_LONG_LONG, op, a->comm);
+    return wait_allreduce(value, 1, MPI_LONG_LONG, op, a->comm);
 }
 
 static void release(attempt *a)
@@ -167,8 +166,7 @@ static int exchange_layout(attempt *a)
     a->refs = a->t->scratch;
     a->offsets = (size_t *)(a->refs + n);
     a->leader = (int *)(a->offsets + n);
-    int rc = PMPI_Allgather(&a->lay.offset, 1, MPI_UNSIGNED_LONG, a->offsets, 1,
-                            MPI_UNSIGNED_LONG, a->t->node);
+    int rc = wait_allgather(&a->lay.offset, a->offsets, sizeof(size_t), a->t->node);
     if (rc == MPI_SUCCESS)
         layout_groups(a->offsets, n, a->leader);
     return rc;
@@ -251,7 +249,7 @@ static int seed(attempt *a)
     }
     if (t->nodes > 1) {
         if (root_is_here(a))
-            rc = PMPI_Barrier(t->node); /* the leader sends nothing before the root's copy */
+            rc = wait_barrier(t->node); /* the leader sends nothing before the root's copy */
         if (rc == MPI_SUCCESS && t->node_rank == 0) {
             char *data = (char *)a->own.map + a->offsets[0];
             int from = t->node_of[a->root];
@@ -276,7 +274,7 @@ static int copy_to_secondary(attempt *a)
     topo *t = a->t;
     if (layout_group_count(a->leader, t->node_size) == 1)
         return MPI_SUCCESS;
-    int rc = PMPI_Barrier(t->node); /* the root's write or the leaders' broadcast is done */
+    int rc = wait_barrier(t->node); /* the root's write or the leaders' broadcast is done */
     int me = t->node_rank;
     if (rc == MPI_SUCCESS && my_group_leader(a) == me && me != 0 && a->status == ST_OK) {
         int err = staged(FAULT_COPY, seg_read(&a->primary, (char *)a->own.map + a->offsets[me],
@@ -343,8 +341,7 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
     seg_ref made = {0}; /* pid 0: "nothing made here" */
     if (my_group_leader(a) == a->t->node_rank && a->status == ST_OK)
         made = a->own.ref;
-    rc = PMPI_Allgather(&made, sizeof made, MPI_BYTE, a->refs, sizeof made, MPI_BYTE,
-                        a->t->node);
+    rc = wait_allgather(&made, a->refs, sizeof made, a->t->node);
     if (rc != MPI_SUCCESS)
         return rc;
     open_segments(a);
@@ -380,7 +377,7 @@ static int agree_eligible(attempt *a, int *eligible)
     if (a->bytes > 0 && !marked)
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
     long long v[4] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes};
-    int rc = PMPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_LONG_LONG, MPI_MIN, a->comm);
+    int rc = wait_allreduce(v, 4, MPI_LONG_LONG, MPI_MIN, a->comm);
     *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);

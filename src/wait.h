@@ -1,0 +1,23 @@
+/* Collective waits that leave the cores to the ranks doing the work. */
+#ifndef MPISHM_WAIT_H
+#define MPISHM_WAIT_H
+
+#include <mpi.h>
+
+/* Complete a request, sleeping between tests once it has taken more than a few
+ * microseconds: MPI's blocking calls spin, and while one rank copies a large array the
+ * spinning of the ranks that wait for it takes the cores it needs (whenever ranks
+ * outnumber cores, and on hyperthreads). The sleep grows with the time already waited
+ * (an eighth of it, at most 250 us), so a wait overshoots by about an eighth at most.
+ * Ranks that sleep also leave the CPU to the ranks they wait for, which makes even small
+ * collectives faster when ranks outnumber cores.
+ * Returns MPI's code. */
+int wait_request(MPI_Request *req);
+
+/* MPI_Barrier, MPI_Allreduce (in place) and MPI_Allgather (of `bytes` bytes per rank)
+ * through wait_request. */
+int wait_barrier(MPI_Comm comm);
+int wait_allreduce(void *inout, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm);
+int wait_allgather(const void *mine, void *all, int bytes, MPI_Comm comm);
+
+#endif
