@@ -1,0 +1,358 @@
+/* The MPI program behind tools/mpishm-bench. One method per run, a few repeats, one JSON
+ * line per repeat printed by rank 0; the driver interleaves runs and takes the statistics.
+ *
+ *   mpishm_bench bcast --method plain|mpishm|window|memcpy --bytes S [--repeats R]
+ *   mpishm_bench latency [--min B] [--max B] [--iterations I]
+ *
+ * bcast: rank 0 holds an S-byte array (filled before the clock starts), and every rank
+ * ends up with it:
+ *   plain   MPI_Bcast into a fresh malloc'ed array on every rank (run without the library);
+ *   mpishm  the same with the array marked (run with the library);
+ *   window  the hand-written rewrite: MPI_Win_allocate_shared on each node's first rank,
+ *           the root's data copied in, MPI_Bcast among node leaders, a node barrier;
+ *   memcpy  rank 0 alone copies the array into fresh memory (the other ranks sleep): the
+ *           least it costs to get one copy onto a node.
+ * Each repeat reports the broadcast time and the broadcast-then-read time (every rank reads
+ * every byte once, checking the sum), both the maximum over ranks; the PSS of the array and
+ * of whole processes, summed over all ranks and over the ranks of the fullest node.
+ *
+ * latency: osu_bcast-style mean time of MPI_Bcast into an unmarked buffer, for sizes from
+ * --min to --max bytes, doubling; one line per size. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "memstat.h"
+#include "mpishm.h"
+
+enum method { PLAIN, MPISHM, WINDOW, MEMCPY };
+static const char *const method_names[] = {"plain", "mpishm", "window", "memcpy"};
+
+static int rank, nranks, nodes;
+static MPI_Comm node_comm; /* for the per-node memory sums, made once before any timing */
+
+static void die(const char *msg)
+{
+    if (rank == 0)
+        fprintf(stderr, "mpishm_bench: %s\n", msg);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static size_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (errno || end == s || (shift && end[1]) || (!shift && *end) || v > (SIZE_MAX >> shift))
+        die("sizes are numbers of bytes with an optional K, M or G suffix");
+    return (size_t)v << shift;
+}
+
+/* ---- the array: a pattern whose word sum is known without reading it ---- */
+
+#define GOLDEN 0x9E3779B97F4A7C15ull
+
+static void fill(uint64_t *w, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = i * GOLDEN + seed;
+}
+
+static uint64_t expected_sum(size_t n, uint64_t seed)
+{
+    uint64_t pairs = n % 2 ? (uint64_t)n * ((n - 1) / 2) : (uint64_t)(n / 2) * (n - 1);
+    return pairs * GOLDEN + (uint64_t)n * seed;
+}
+
+static uint64_t read_sum(const uint64_t *w, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += w[i];
+    return s;
+}
+
+static uint64_t *array_alloc(size_t bytes)
+{
+    uint64_t *p = malloc(bytes);
+    if (!p)
+        die("out of memory for the array");
+    return p;
+}
+
+/* ---- one repeat ---- */
+
+typedef struct sample {
+    double bcast, read;       /* seconds on this rank */
+    long long array_pss;      /* bytes of the array's pages charged to this rank */
+    long long process_pss;    /* bytes of the whole process, the array still alive */
+    int ok;                   /* the sum read back is the root's */
+    mpishm_stats before;      /* the library's counters around the broadcast */
+    mpishm_stats after;
+} sample;
+
+/* Broadcast of uint64 words, through MPI_Bcast_c when the count passes INT_MAX. */
+static void bcast_words(uint64_t *w, size_t n, int root, MPI_Comm comm)
+{
+    int rc = n <= INT32_MAX ? MPI_Bcast(w, (int)n, MPI_UINT64_T, root, comm)
+                            : MPI_Bcast_c(w, (MPI_Count)n, MPI_UINT64_T, root, comm);
+    if (rc != MPI_SUCCESS)
+        die("MPI_Bcast failed");
+}
+
+static void finish_read(sample *s, const uint64_t *w, size_t n, uint64_t seed, double t0)
+{
+    s->ok = read_sum(w, n) == expected_sum(n, seed);
+    s->read = MPI_Wtime() - t0;
+}
+
+/* PSS charges a shared page to the processes that have touched it, so every rank must be
+ * done reading before any rank measures: call it collectively (memcpy: rank 0 alone). */
+static void measure(sample *s, const void *array, size_t bytes)
+{
+    s->array_pss = array ? memstat_range_pss(array, bytes) : 0;
+    s->process_pss = memstat_process_pss();
+}
+
+static void run_bcast(sample *s, size_t bytes, int marked, uint64_t seed)
+{
+    size_t n = bytes / 8;
+    uint64_t *w = array_alloc(bytes);
+    if (marked && mpishm_mark_readonly(w, bytes) != 0)
+        die("mpishm_mark_readonly failed: is the library loaded?");
+    if (rank == 0)
+        fill(w, n, seed);
+    mpishm_get_stats(&s->before);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    bcast_words(w, n, 0, MPI_COMM_WORLD);
+    s->bcast = MPI_Wtime() - t0;
+    finish_read(s, w, n, seed, t0);
+    mpishm_get_stats(&s->after);
+    MPI_Barrier(MPI_COMM_WORLD);
+    measure(s, w, bytes);
+    MPI_Barrier(MPI_COMM_WORLD); /* every rank measures before any rank unmaps a page */
+    free(w);
+}
+
+/* The rewrite of ../shared/reference: communicators made on first use and kept, as the
+ * reference does; a window per array, freed when the array is done with. */
+static MPI_Comm win_node = MPI_COMM_NULL, win_leaders = MPI_COMM_NULL;
+
+static void window_comms(void)
+{
+    if (win_node != MPI_COMM_NULL)
+        return;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &win_node);
+    int node_rank;
+    MPI_Comm_rank(win_node, &node_rank);
+    MPI_Comm_split(MPI_COMM_WORLD, node_rank == 0 ? 0 : MPI_UNDEFINED, rank, &win_leaders);
+}
+
+static void run_window(sample *s, size_t bytes, uint64_t seed, MPI_Win *win)
+{
+    size_t n = bytes / 8;
+    uint64_t *src = NULL;
+    if (rank == 0) {
+        src = array_alloc(bytes);
+        fill(src, n, seed);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    window_comms();
+    int node_rank;
+    MPI_Comm_rank(win_node, &node_rank);
+    uint64_t *base;
+    if (MPI_Win_allocate_shared(node_rank == 0 ? (MPI_Aint)bytes : 0, 8, MPI_INFO_NULL,
+                                win_node, &base, win) != MPI_SUCCESS)
+        die("MPI_Win_allocate_shared failed");
+    MPI_Aint size;
+    int disp;
+    uint64_t *w;
+    MPI_Win_shared_query(*win, 0, &size, &disp, &w);
+    if (node_rank == 0) {
+        if (rank == 0) {
+            memcpy(w, src, bytes);
+            free(src);
+        }
+        const size_t chunk = (size_t)1 << 27; /* words: 1 GiB */
+        for (size_t done = 0; win_leaders != MPI_COMM_NULL && done < n; done += chunk)
+            bcast_words(w + done, n - done < chunk ? n - done : chunk, 0, win_leaders);
+    }
+    MPI_Barrier(win_node);
+    s->bcast = MPI_Wtime() - t0;
+    finish_read(s, w, n, seed, t0);
+    MPI_Barrier(MPI_COMM_WORLD);
+    measure(s, w, bytes);
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* Rank 0 copies; the others wait without spinning, so rank 0 has a core to itself. */
+static void run_memcpy(sample *s, size_t bytes, uint64_t seed)
+{
+    size_t n = bytes / 8;
+    uint64_t *src = NULL, *dst = NULL;
+    if (rank == 0) {
+        src = array_alloc(bytes);
+        fill(src, n, seed);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        double t0 = MPI_Wtime();
+        dst = array_alloc(bytes);
+        memcpy(dst, src, bytes);
+        s->bcast = MPI_Wtime() - t0;
+        finish_read(s, dst, n, seed, t0);
+        measure(s, dst, bytes);
+    } else {
+        s->ok = 1;
+        measure(s, NULL, 0);
+    }
+    MPI_Request req;
+    int done = 0;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    while (!done) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    free(src);
+    free(dst);
+}
+
+/* Sums over all ranks and over the fullest node, then one JSON line from rank 0. */
+static void report(enum method m, size_t bytes, int repeat, const sample *s)
+{
+    long long mine[2] = {s->array_pss, s->process_pss}, node[2], total[2], node_max[2];
+    MPI_Allreduce(mine, node, 2, MPI_LONG_LONG, MPI_SUM, node_comm);
+    MPI_Reduce(mine, total, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(node, node_max, 2, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
+    double t[4] = {s->bcast, s->read, s->after.seed_seconds - s->before.seed_seconds,
+                   s->after.map_seconds - s->before.map_seconds};
+    double tmax[4];
+    MPI_Reduce(t, tmax, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    int flags[2] = {s->ok, s->after.shared > s->before.shared}, all[2];
+    MPI_Reduce(flags, all, 2, MPI_INT, MPI_MIN, 0, MPI_COMM_WORLD);
+    if (rank != 0)
+        return;
+    printf("{\"method\":\"%s\",\"ranks\":%d,\"nodes\":%d,\"bytes\":%zu,\"repeat\":%d,"
+           "\"seconds\":%.6f,\"read_seconds\":%.6f,\"array_pss_bytes\":%lld,"
+           "\"process_pss_bytes\":%lld,\"node_array_pss_bytes\":%lld,"
+           "\"node_process_pss_bytes\":%lld,\"seed_seconds\":%.6f,\"map_seconds\":%.6f,"
+           "\"shared\":%s,\"ok\":%s}\n",
+           method_names[m], nranks, nodes, bytes, repeat, tmax[0], tmax[1], total[0], total[1],
+           node_max[0], node_max[1], tmax[2], tmax[3], all[1] ? "true" : "false",
+           all[0] ? "true" : "false");
+    fflush(stdout);
+}
+
+static void bench_bcast(enum method m, size_t bytes, int repeats)
+{
+    if (bytes < 8 || bytes % 8)
+        die("--bytes must be a positive multiple of 8");
+    for (int r = 0; r < repeats; r++) {
+        sample s = {0};
+        MPI_Win win = MPI_WIN_NULL;
+        uint64_t seed = (uint64_t)r + 1;
+        if (m == PLAIN || m == MPISHM)
+            run_bcast(&s, bytes, m == MPISHM, seed);
+        else if (m == WINDOW)
+            run_window(&s, bytes, seed, &win);
+        else
+            run_memcpy(&s, bytes, seed);
+        report(m, bytes, r, &s);
+        if (win != MPI_WIN_NULL)
+            MPI_Win_free(&win);
+    }
+}
+
+static void bench_latency(size_t min, size_t max, int iterations)
+{
+    if (min == 0 || min > max)
+        die("--min must be at least 1 and at most --max");
+    char *buf = malloc(max);
+    if (!buf)
+        die("out of memory");
+    memset(buf, 1, max);
+    for (size_t size = min; size <= max; size *= 2) {
+        int iters = size > 65536 ? iterations / 10 + 1 : iterations, warmup = iters / 10 + 1;
+        double total = 0;
+        for (int i = 0; i < warmup + iters; i++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t0 = MPI_Wtime();
+            MPI_Bcast(buf, (int)size, MPI_BYTE, 0, MPI_COMM_WORLD);
+            if (i >= warmup)
+                total += MPI_Wtime() - t0;
+        }
+        double mean = total / iters, sum;
+        MPI_Reduce(&mean, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+        if (rank == 0)
+            printf("{\"mode\":\"latency\",\"ranks\":%d,\"bytes\":%zu,\"iterations\":%d,"
+                   "\"microseconds\":%.4f}\n",
+                   nranks, size, iters, 1e6 * sum / nranks);
+        fflush(stdout);
+    }
+    free(buf);
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    /* Every large array comes fresh from mmap and goes back on free: no repeat reuses pages
+     * an earlier one faulted in (glibc would otherwise raise its threshold after a free). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_comm);
+    int node_rank, first;
+    MPI_Comm_rank(node_comm, &node_rank);
+    first = node_rank == 0;
+    MPI_Allreduce(&first, &nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+
+    const char *mode = argc > 1 ? argv[1] : "";
+    int method = -1, repeats = 3, iterations = 1000;
+    size_t bytes = 0, min = 1, max = 512 * 1024;
+    for (int i = 2; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            die("every option takes a value");
+        if (!strcmp(a, "--method")) {
+            for (int m = 0; m < 4; m++)
+                if (!strcmp(v, method_names[m]))
+                    method = m;
+        } else if (!strcmp(a, "--bytes")) bytes = parse_size(v);
+        else if (!strcmp(a, "--repeats")) repeats = atoi(v);
+        else if (!strcmp(a, "--min")) min = parse_size(v);
+        else if (!strcmp(a, "--max")) max = parse_size(v);
+        else if (!strcmp(a, "--iterations")) iterations = atoi(v);
+        else die("unknown option (see the comment at the top of bench/mpishm_bench.c)");
+    }
+    if (!strcmp(mode, "bcast")) {
+        if (method < 0)
+            die("--method must be plain, mpishm, window or memcpy");
+        if (repeats < 1)
+            die("--repeats must be at least 1");
+        bench_bcast(method, bytes, repeats);
+    } else if (!strcmp(mode, "latency")) {
+        if (iterations < 1)
+            die("--iterations must be at least 1");
+        bench_latency(min, max, iterations);
+    } else {
+        die("usage: mpishm_bench bcast|latency [options]");
+    }
+    if (win_node != MPI_COMM_NULL)
+        MPI_Comm_free(&win_node);
+    if (win_leaders != MPI_COMM_NULL)
+        MPI_Comm_free(&win_leaders);
+    MPI_Comm_free(&node_comm);
+    MPI_Finalize();
+    return 0;
+}
