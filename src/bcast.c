@@ -418,6 +418,13 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
         rc = topo_get(comm, SCRATCH_PER_RANK, &a.t);
     if (rc != MPI_SUCCESS || !eligible || !a.t) /* no topology: every rank falls back */
         goto out;
+    if (a.t->nodes == a.t->size) {
+        /* One rank per node: one copy per node already, and MPI's broadcast is faster. */
+        if (a.t->rank == 0)
+            log_msg(2, "broadcast of %zu bytes not shared: one rank per node", bytes);
+        eligible = 0;
+        goto out;
+    }
     layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);
     static const seg_kind kinds[3][2] = {{SEG_MEMFD, SEG_POSIX}, {SEG_MEMFD, SEG_MEMFD},
                                          {SEG_POSIX, SEG_POSIX}};
