@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Runs tools/mpishm-bench the way a user would and checks what it promises.
+
+    check_bench.py run BENCH BUILD   a small matrix: every method and record, the memory of
+                                     each method on each node, the targets, the plots
+    check_bench.py bad BENCH BUILD   bad arguments: a message and a failing exit status
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL: " + what, file=sys.stderr)
+
+
+def run(bench, build):
+    size, ranks = 4 << 20, 4
+    page = os.sysconf("SC_PAGE_SIZE")
+    with tempfile.TemporaryDirectory() as d:
+        out, plots = os.path.join(d, "r.jsonl"), os.path.join(d, "plots")
+        p = subprocess.run([bench, "--build", build, "--ranks", str(ranks), "--nodes", "1,2",
+                            "--sizes", "4M", "--runs", "1", "--repeats", "2",
+                            "--latency-runs", "2", "--latency-max", "4K", "--iterations", "50",
+                            "--json", out, "--plots", plots], capture_output=True, text=True)
+        print(p.stdout)
+        print(p.stderr, file=sys.stderr)
+        check(p.returncode == 0, f"exit status {p.returncode}")
+        records = [json.loads(line) for line in open(out)] if os.path.exists(out) else []
+        for name in ("memory-vs-ranks.png", "time-vs-size.png"):
+            path = os.path.join(plots, name)
+            ok = os.path.exists(path) and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+            check(ok, f"{name} is a PNG")
+    for header in ("bcast+read s", "target", "overhead where nothing is shared"):
+        check(header in p.stdout, f"the table has '{header}'")
+
+    bcast = [r for r in records if r.get("kind") == "bcast"]
+    required = ("method", "ranks", "nodes", "bytes", "seconds", "read_seconds",
+                "array_pss_bytes", "process_pss_bytes", "bytes_per_node")
+    for r in bcast:
+        missing = [k for k in required if k not in r]
+        check(not missing, f"{r.get('method')} record lacks {missing}")
+        check(r["ok"], f"{r['method']} on {r['nodes']} node(s): data read back is wrong")
+        check(0 < r["seconds"] <= r["read_seconds"], f"{r['method']}: times in order")
+    for nodes in (1, 2):
+        got = {r["method"]: r for r in bcast if r["nodes"] == nodes}
+        check(sorted(got) == ["memcpy", "mpishm", "plain", "window"],
+              f"{nodes} node(s): methods {sorted(got)}")
+        if len(got) < 4:
+            continue
+        per_node = ranks // nodes
+        plain, shared = got["plain"], got["mpishm"]
+        check(shared["shared"], f"{nodes} node(s): mpishm broadcasts were shared")
+        check(abs(plain["node_array_pss_bytes"] - per_node * size) <= 0.02 * size,
+              f"{nodes} node(s): plain holds {per_node} copies per node, "
+              f"got {plain['node_array_pss_bytes'] / size:.2f}")
+        check(abs(plain["array_pss_bytes"] - ranks * size) <= 0.02 * size,
+              f"{nodes} node(s): plain holds {ranks} copies in all")
+        for m in ("mpishm", "window"):
+            check(abs(got[m]["node_array_pss_bytes"] - size) <= 0.02 * size + 2 * page * per_node,
+                  f"{nodes} node(s): {m} holds one copy per node, "
+                  f"got {got[m]['node_array_pss_bytes'] / size:.2f}")
+            check(abs(got[m]["array_pss_bytes"] - nodes * size) <= 0.02 * nodes * size +
+                  2 * page * ranks, f"{nodes} node(s): {m} holds {nodes} copies in all")
+        check(got["memcpy"]["array_pss_bytes"] == size, "memcpy makes exactly one copy")
+        check(shared["seed_seconds"] > 0, f"{nodes} node(s): mpishm reports its seeding time")
+
+    goals = [r for r in records if r.get("kind") == "target"]
+    memory = [g for g in goals if g["name"].startswith("memory")]
+    check(len(memory) == 2 and all(g["met"] for g in memory), "memory target met on 1 and 2 nodes")
+    for g in goals:
+        check(g["met"] == (g["ratio"] <= g["limit"]), f"target {g['name']}: met is ratio <= limit")
+
+    overhead = [r for r in records if r.get("kind") == "overhead"]
+    check([r["bytes"] for r in overhead] == [1 << i for i in range(13)],
+          "overhead rows for 1 B to 4 KiB")
+    check(all(r["plain_microseconds"] > 0 and r["mpishm_microseconds"] > 0 for r in overhead),
+          "overhead times are positive")
+
+
+def bad(bench, build):
+    cases = [(["--sizes", "12"], "multiples of 8"),
+             (["--methods", "plain,fast"], "unknown method(s) fast"),
+             (["--env", "MPISHM_PREFAULT"], "--env takes VAR=VALUE"),
+             (["--build", "/nonexistent"], "missing: run tools/setup.sh first")]
+    for args, message in cases:
+        p = subprocess.run([bench, "--build", build] + args, capture_output=True, text=True)
+        check(p.returncode != 0, f"{args}: exit status {p.returncode}")
+        check(message in p.stderr, f"{args}: says '{message}', said {p.stderr.strip()!r}")
+
+
+if __name__ == "__main__":
+    {"run": run, "bad": bad}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    sys.exit(1 if failures else 0)
