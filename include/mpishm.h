@@ -80,7 +80,8 @@ int mpishm_query(const void *addr, mpishm_info *info);
 typedef struct mpishm_stats {
     unsigned long long shared;       /* broadcasts delivered through a node-shared copy */
     unsigned long long declined;     /* large broadcasts left to MPI: not marked on every
-                                        rank, or a non-contiguous datatype */
+                                        rank, a non-contiguous datatype, or one rank per
+                                        node (nothing to save) */
     unsigned long long failed;       /* shared broadcasts that failed and fell back to MPI */
     unsigned long long bytes_shared; /* bytes delivered by the shared broadcasts */
     double seconds;      /* wall time this rank spent deciding and sharing (all three kinds) */

@@ -332,6 +332,7 @@ static void say_why(const attempt *a)
  * outcome (ST_OK: delivered, unless a->lost says this rank's buffer could not be filled). */
 static int attempt_kind(attempt *a, seg_kind kind, long long *status)
 {
+    a->seed_seconds = a->map_seconds = 0; /* a retry's times replace the failed attempt's */
     int rc = exchange_layout(a);
     if (rc != MPI_SUCCESS)
         return rc;
@@ -377,6 +378,8 @@ static int agree_eligible(attempt *a, int *eligible)
     if (a->bytes > 0 && !marked)
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
     long long v[4] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes};
+    /* This runs for every large broadcast, marked or not: when the ranks arrive together it
+     * ends within wait_allreduce's spinning phase and never sleeps. */
     int rc = wait_allreduce(v, 4, MPI_LONG_LONG, MPI_MIN, a->comm);
     *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
     int rank = -1;
@@ -453,8 +456,8 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
 out:
     if (!*done && rc == MPI_SUCCESS)
         make_private_for_fallback(buf, bytes);
-    stats_record(*done ? STAT_SHARED : rc == MPI_SUCCESS && !eligible ? STAT_DECLINED
-                                                                     : STAT_FAILED,
+    stats_record(*done && !a.lost ? STAT_SHARED
+                 : rc == MPI_SUCCESS && !eligible ? STAT_DECLINED : STAT_FAILED,
                  bytes, PMPI_Wtime() - start, a.seed_seconds, a.map_seconds);
     inside = 0;
     return rc;

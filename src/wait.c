@@ -4,7 +4,7 @@
 
 #include <time.h>
 
-#define SPIN_SECONDS 20e-6
+#define SPIN_SECONDS 100e-6
 #define MAX_SLEEP_NS 250000L
 
 int wait_request(MPI_Request *req)

@@ -7,8 +7,11 @@
 /* Complete a request, sleeping between tests once it has taken more than a few
  * microseconds: MPI's blocking calls spin, and while one rank copies a large array the
  * spinning of the ranks that wait for it takes the cores it needs (whenever ranks
- * outnumber cores, and on hyperthreads). The sleep grows with the time already waited
- * (an eighth of it, at most 250 us), so a wait overshoots by about an eighth at most.
+ * outnumber cores, and on hyperthreads). After 100 us of spinning, the sleep grows with
+ * the time already waited (an eighth of it, at most 250 us). A sleeping rank makes no MPI
+ * progress and the kernel's timer slack (50 us by default) lengthens each sleep, so a
+ * collective can finish up to a few hundred microseconds per round late: use it for waits
+ * that are long anyway (a rank copying megabytes), not for every small collective.
  * Ranks that sleep also leave the CPU to the ranks they wait for, which makes even small
  * collectives faster when ranks outnumber cores.
  * Returns MPI's code. */
