@@ -79,9 +79,9 @@ def run(bench, build):
     check(len(memory) == 3 and all(g["met"] for g in memory), "memory target met on 1, 2, 4 nodes")
     check(not [g for g in goals if g["nodes"] == ranks and not g["name"].startswith("memory")],
           "no speed or seeding target where the library did not share")
-    shared = {(r["nodes"]): r for r in bcast if r["method"] == "mpishm"}
+    mpishm_by_nodes = {r["nodes"]: r for r in bcast if r["method"] == "mpishm"}
     for g in memory:
-        want = shared[g["nodes"]]["node_array_pss_bytes"] / size
+        want = mpishm_by_nodes[g["nodes"]]["node_array_pss_bytes"] / size
         check(abs(g["ratio"] - want) < 1e-9, f"memory target on {g['nodes']} node(s) is "
               f"{g['ratio']}, the mpishm record says {want}")
 
