@@ -27,6 +27,14 @@
 extern "C" {
 #endif
 
+/* The functions look at addresses, never at the bytes there: marking a fresh malloc block is
+ * not a read of uninitialised memory (GCC 11+ would warn otherwise). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define MPISHM_NO_ACCESS_(i) __attribute__((access(none, i)))
+#else
+#define MPISHM_NO_ACCESS_(i)
+#endif
+
 /* Return codes. 0 is success; every error is a positive constant below. */
 enum {
     MPISHM_SUCCESS = 0,
@@ -61,20 +69,20 @@ typedef struct mpishm_info {
  * promise only gets a private copy of the pages it writes: other ranks never see the write.
  * Returns 0 or MPISHM_EINVAL, MPISHM_EOVERLAP, MPISHM_EBADMEM, MPISHM_ENOMEM.
  */
-int mpishm_mark_readonly(const void *buf, size_t bytes);
+int mpishm_mark_readonly(const void *buf, size_t bytes) MPISHM_NO_ACCESS_(1);
 
 /*
  * Withdraw the mark of the array that starts at `buf`. If the array is shared, this rank's
  * pages become private memory holding the same content. Not collective.
  * Returns 0 or MPISHM_EINVAL, MPISHM_ENOTMARKED, MPISHM_ESYSTEM.
  */
-int mpishm_unmark(const void *buf);
+int mpishm_unmark(const void *buf) MPISHM_NO_ACCESS_(1);
 
 /*
  * Describe the marked array containing `addr` into `*info`. Returns 0 (info->base is NULL
  * when the address is in no marked array) or MPISHM_EINVAL when `info` is NULL.
  */
-int mpishm_query(const void *addr, mpishm_info *info);
+int mpishm_query(const void *addr, mpishm_info *info) MPISHM_NO_ACCESS_(1);
 
 /* What the library did in this process since MPI_Init, for tools and benchmarks. */
 typedef struct mpishm_stats {
