@@ -21,20 +21,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "memstat.h"
 #include "mpishm.h"
 
 static int rank, nranks, failures;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            failures++;                                                                    \
-            fprintf(stderr, "FAIL rank %d (%s:%d): ", rank, __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-        }                                                                                  \
-    } while (0)
 
 static struct {
     size_t bytes;
@@ -90,24 +81,11 @@ static void parse_args(int argc, char **argv)
     }
 }
 
-/* The content of byte i in round r: differs between rounds and positions. */
-static inline unsigned char pattern(size_t i, int r)
-{
-    uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull + (uint64_t)r * 0xD1B54A32D192ED03ull;
-    return (unsigned char)(x >> 56);
-}
-
-static void fill(unsigned char *p, size_t n, int r)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = pattern(i, r);
-}
-
 /* Index of the first byte that differs from round r's pattern, or n. */
 static size_t first_wrong(const unsigned char *p, size_t n, int r)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i] != pattern(i, r))
+        if (p[i] != pattern_byte(i, r))
             return i;
     return n;
 }
@@ -257,15 +235,16 @@ static void check_data(const unsigned char *buf, size_t bytes, int round, const 
     if (!strcmp(opt.type, "vector")) {
         for (size_t b = 0; b + 1024 <= bytes; b += 1024)
             for (size_t i = b; i < b + 512; i++)
-                if (buf[i] != pattern(i, round)) {
-                    CHECK(0, "%s: byte %zu is %u, expected %u", when, i, buf[i], pattern(i, round));
+                if (buf[i] != pattern_byte(i, round)) {
+                    CHECK(0, "%s: byte %zu is %u, expected %u", when, i, buf[i],
+                          pattern_byte(i, round));
                     return;
                 }
         return;
     }
     size_t bad = first_wrong(buf, bytes, round);
     CHECK(bad == bytes, "%s: byte %zu of %zu is %u, expected %u", when, bad, bytes,
-          bad < bytes ? buf[bad] : 0, bad < bytes ? pattern(bad, round) : 0);
+          bad < bytes ? buf[bad] : 0, bad < bytes ? pattern_byte(bad, round) : 0);
 }
 
 /* Where the pages come from: the first whole page of the buffer is a segment (inode != 0)
@@ -358,16 +337,17 @@ static void check_write_after(unsigned char *buf, size_t bytes, int round, MPI_C
     int crank;
     MPI_Comm_rank(comm, &crank);
     if (crank == opt.write_after)
-        memset(buf + where, 0x5A ^ pattern(where, round), 4096 < bytes - where ? 4096 : bytes - where);
+        memset(buf + where, 0x5A ^ pattern_byte(where, round),
+               4096 < bytes - where ? 4096 : bytes - where);
     MPI_Barrier(comm);
     if (crank == opt.write_after)
-        CHECK(buf[where] == (0x5A ^ pattern(where, round)), "the writer does not see its write");
+        CHECK(buf[where] == (0x5A ^ pattern_byte(where, round)), "the writer does not see its write");
     else
         check_data(buf, bytes, round, "after another rank wrote");
     MPI_Barrier(comm);
     if (crank == opt.write_after) /* put it back for later rounds' checks */
         for (size_t i = where; i < bytes && i < where + 4096; i++)
-            buf[i] = pattern(i, round);
+            buf[i] = pattern_byte(i, round);
 }
 
 static void check_unmark(unsigned char *buf, size_t bytes, int round)
@@ -442,7 +422,7 @@ int main(int argc, char **argv)
             int extra = round == 0 && opt.private_rank >= 0;
             int want = want_all && !(extra && crank == opt.private_rank);
             if (crank == root)
-                fill(buf, bytes, round);
+                pattern_fill(buf, bytes, round);
             else
                 memset(buf, 0xEE, bytes);
             do_bcast(buf, bytes, root, comm);
