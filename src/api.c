@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "callsite.h"
 #include "log.h"
 #include "procmaps.h"
 #include "region.h"
@@ -22,7 +23,9 @@ MPISHM_EXPORT int mpishm_mark_readonly(const void *buf, size_t bytes)
                 mpishm_strerror(MPISHM_EBADMEM));
         return MPISHM_EBADMEM;
     }
-    int rc = region_add(start, bytes);
+    callstack caller;
+    callsite_capture(&caller); /* named only if a report or strict mode needs it */
+    int rc = region_add_from(start, bytes, ORIGIN_MARK, caller.n ? caller.pc[0] : 0);
     log_msg(rc ? 1 : 2, "mpishm_mark_readonly(%p, %zu): %s", buf, bytes, mpishm_strerror(rc));
     return rc;
 }

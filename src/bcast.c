@@ -6,12 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callsite.h"
 #include "fault.h"
 #include "layout.h"
+#include "procmaps.h"
 #include "log.h"
+#include "protect.h"
 #include "region.h"
 #include "release.h"
+#include "report.h"
 #include "segment.h"
+#include "sites.h"
 #include "stats.h"
 #include "topo.h"
 #include "wait.h"
@@ -87,19 +92,27 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
     if (PMPI_Type_size_x(type, &size) != MPI_SUCCESS || size <= 0 ||
         (size_t)count > SIZE_MAX / (size_t)size)
         return 0;
-    if ((size_t)count * (size_t)size < bcast_cfg.threshold) {
+    size_t total = (size_t)count * (size_t)size;
+    int below = total < bcast_cfg.threshold;
+    if (bcast_cfg.report)
+        report_call(comm, total, below);
+    if (below) {
         if (log_verbosity >= 1)
-            note_below_threshold(buf, (size_t)count * (size_t)size, comm);
+            note_below_threshold(buf, total, comm);
         return 0;
     }
     int inter = 1, nranks = 1;
+    /* an intercommunicator, a single rank, or an invalid root (the same on every rank: MPI
+     * reports the error) */
     if (PMPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter ||
-        PMPI_Comm_size(comm, &nranks) != MPI_SUCCESS || nranks < 2)
+        PMPI_Comm_size(comm, &nranks) != MPI_SUCCESS || nranks < 2 || root < 0 ||
+        root >= nranks) {
+        if (bcast_cfg.report)
+            report_outcome(comm, 0, WHY_OTHER, total);
         return 0;
-    if (root < 0 || root >= nranks)
-        return 0; /* the same on every rank: MPI reports the error */
+    }
     /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
-    *bytes = (size_t)count * (size_t)size;
+    *bytes = total;
     if (!type_is_dense(type)) {
         log_msg(2, "datatype is not contiguous: not shared");
         *bytes = 0;
@@ -126,6 +139,15 @@ typedef struct attempt {
     int failed_errno;
     int lost; /* errno: mapping failed and the buffer could not be refilled */
     double seed_seconds, map_seconds; /* this rank's time making and filling, and mapping */
+    /* selection */
+    uintptr_t call_pc;           /* the application's call (0: not captured) */
+    int by_site;                 /* MPISHM_SITES names a function on the call stack */
+    int origin;                  /* region_origin of the buffer's array, -1 when none */
+    int implicit;                /* this call added the array to the registry */
+    int unselectable;            /* not marked, and no selection could share it here */
+    int site;                    /* sites.h id of the call, -1 when not captured */
+    int written;                 /* a selected array was written since it was shared */
+    why_not why;                 /* when not shared */
 } attempt;
 
 static void fail(attempt *a, int status, const char *step, int err)
@@ -302,6 +324,7 @@ static int map_over_buffer(attempt *a)
          * private copy. A failed MAP_FIXED may have unmapped the range: map it afresh. */
         log_warn("mapping the shared copy over %p failed (%s): this rank keeps a private copy",
                  (void *)l->map_start, strerror(rc));
+        protect_remove(l->map_start, l->map_len); /* an earlier broadcast's read-only pages */
         lost = staged(FAULT_REFILL, mem_make_private((void *)l->map_start, l->map_len, 0));
         if (!lost)
             lost = seg_read(&a->own, (void *)l->map_start, l->map_len, l->map_seg_off);
@@ -316,16 +339,22 @@ static int map_over_buffer(attempt *a)
     unsigned long dev = 0, ino = 0;
     if (rc == 0 && seg_identity(&a->own, &dev, &ino) != 0)
         dev = ino = 0;
-    if (region_find((uintptr_t)a->buf, a->bytes, &r)) /* private again after a failed map */
+    if (region_find((uintptr_t)a->buf, a->bytes, &r)) { /* private again after a failed map */
         region_set_shared(r.base, rc == 0 ? l->map_len : 0, dev, ino);
+        if (rc == 0 && l->map_len && protect_current() != PROTECT_OFF)
+            protect_add(l->map_start, l->map_len, r.base, r.bytes, r.mark_pc);
+    }
     return lost;
 }
 
 static void say_why(const attempt *a)
 {
-    if (a->failed_step)
+    if (a->failed_step) {
         log_msg(1, "%s of the node segment failed (%s): falling back to MPI_Bcast",
                 a->failed_step, strerror(a->failed_errno));
+        if (bcast_cfg.report)
+            report_failure(a->failed_step, a->failed_errno);
+    }
 }
 
 /* Steps 4-7 with segments of one kind. Returns an MPI error code; *status is the agreed
@@ -370,18 +399,82 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
     return MPI_SUCCESS;
 }
 
+/* Without a mark, MPISHM_AUTO or a site named in MPISHM_SITES may select the buffer: it is
+ * then marked here, for as long as it stays shared. Never a stack, never memory that is not
+ * this process's private writable memory. */
+static int select_unmarked(attempt *a)
+{
+    if (!bcast_cfg.auto_select && !a->by_site)
+        return 0;
+    if (sites_is_written(a->site)) {
+        a->written = 1;
+        return 0;
+    }
+    uintptr_t start = (uintptr_t)a->buf;
+    if (!procmaps_not_a_stack(start, start + a->bytes)) {
+        log_msg(2, "broadcast of %zu bytes at %p not selected: not private writable memory, or "
+                "a stack", a->bytes, a->buf);
+        a->unselectable = 1;
+        return 0;
+    }
+    region_origin origin = a->by_site ? ORIGIN_SITES : ORIGIN_AUTO;
+    if (region_add_from(start, a->bytes, origin, a->call_pc) != 0)
+        return 0; /* overlaps a marked array: not shared */
+    a->implicit = 1;
+    a->origin = (int)origin;
+    return 1;
+}
+
+/* An array selected without a mark carries no promise: if pages of its shared copy were
+ * written since the last broadcast, sharing it again would make the writes fault and copy
+ * again. This rank then stops selecting it (and its call site), which the agreement turns
+ * into a fallback everywhere. */
+static int written_since_shared(attempt *a, const region *r)
+{
+    if (r->origin == ORIGIN_MARK || !r->shared)
+        return 0;
+    layout l;
+    layout_compute(&l, r->base, r->bytes, bcast_cfg.page);
+    long written = procmaps_private_pages(l.map_start, r->shared_bytes);
+    if (written == 0)
+        return 0;
+    log_msg(1, "the array at %p (%zu bytes, selected by %s) was written after it was shared: "
+            "its call site is left to MPI from now on", (void *)r->base, r->bytes,
+            r->origin == ORIGIN_SITES ? "MPISHM_SITES" : "MPISHM_AUTO");
+    sites_mark_written(a->site);
+    if (unshare_region(r, 1) == 0)
+        region_remove(r->base, NULL);
+    a->written = 1;
+    return 1;
+}
+
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
 static int agree_eligible(attempt *a, int *eligible)
 {
     region r;
     int marked = a->bytes > 0 && region_find((uintptr_t)a->buf, a->bytes, &r);
-    if (a->bytes > 0 && !marked)
+    if (marked && written_since_shared(a, &r))
+        marked = 0;
+    else if (marked)
+        a->origin = (int)r.origin;
+    else if (a->bytes > 0)
+        marked = select_unmarked(a);
+    if (a->bytes > 0 && !marked) {
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
+        /* the report's candidates are the buffers a selection could share */
+        if (bcast_cfg.report && !bcast_cfg.auto_select && !a->by_site) {
+            uintptr_t start = (uintptr_t)a->buf;
+            a->unselectable = !procmaps_not_a_stack(start, start + a->bytes);
+        }
+    }
     long long v[4] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
     int rc = wait_allreduce(v, 4, MPI_LONG_LONG, MPI_MIN, a->comm);
     *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
+    a->why = v[2] != -v[3] ? WHY_NOT_CONTIGUOUS
+             : a->written ? WHY_WRITTEN
+             : a->unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);
     if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v[1] == 1)
@@ -413,19 +506,32 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
         return MPI_SUCCESS;
     inside = 1;
     attempt a = {.buf = buf, .bytes = bytes, .root = root, .comm = comm,
-                 .own = SEGMENT_INIT, .primary = SEGMENT_INIT};
-    int eligible = 0;
+                 .own = SEGMENT_INIT, .primary = SEGMENT_INIT, .origin = -1, .site = -1};
+    int eligible = 0, site = -1;
     double start = PMPI_Wtime();
+    if (bcast_cfg.report || bcast_cfg.by_sites || bcast_cfg.auto_select) {
+        callstack stack;
+        callsite_capture(&stack);
+        site = a.site = sites_lookup(&stack, &a.by_site);
+        a.by_site &= bcast_cfg.by_sites;
+        a.call_pc = stack.n ? stack.pc[0] : 0;
+    }
     int rc = agree_eligible(&a, &eligible);
     if (rc == MPI_SUCCESS && eligible)
         rc = topo_get(comm, SCRATCH_PER_RANK, &a.t);
-    if (rc != MPI_SUCCESS || !eligible || !a.t) /* no topology: every rank falls back */
+    if (rc == MPI_SUCCESS && eligible && !a.t) { /* no topology: every rank falls back */
+        a.why = WHY_FAILED;
+        if (bcast_cfg.report)
+            report_failure("topology", ENOMEM);
+    }
+    if (rc != MPI_SUCCESS || !eligible || !a.t)
         goto out;
     if (a.t->nodes == a.t->size) {
         /* One rank per node: one copy per node already, and MPI's broadcast is faster. */
         if (a.t->rank == 0)
             log_msg(2, "broadcast of %zu bytes not shared: one rank per node", bytes);
         eligible = 0;
+        a.why = WHY_ONE_PER_NODE;
         goto out;
     }
     layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);
@@ -448,6 +554,8 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
         /* Nothing left to fall back on: the buffer's pages are gone. Say so through the
          * communicator's error handler (fatal by default) instead of returning bad data. */
         log_warn("the broadcast buffer at %p could not be refilled (%s)", buf, strerror(a.lost));
+        if (bcast_cfg.report)
+            report_failure("refill", a.lost);
         rc = PMPI_Comm_call_errhandler(comm, MPI_ERR_NO_MEM) == MPI_SUCCESS ? MPI_ERR_NO_MEM : rc;
     }
     if (*done && a.t->rank == 0)
@@ -456,9 +564,21 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
 out:
     if (!*done && rc == MPI_SUCCESS)
         make_private_for_fallback(buf, bytes);
-    stats_record(*done && !a.lost ? STAT_SHARED
+    int shared = *done && !a.lost;
+    if (!shared && a.implicit) /* selected by this call only to be shared */
+        region_remove((uintptr_t)buf, NULL);
+    if (rc != MPI_SUCCESS || (eligible && !shared)) {
+        a.why = WHY_FAILED;
+        if (rc != MPI_SUCCESS && bcast_cfg.report)
+            report_failure("mpi", rc);
+    }
+    stats_record(shared ? STAT_SHARED
                  : rc == MPI_SUCCESS && !eligible ? STAT_DECLINED : STAT_FAILED,
                  bytes, PMPI_Wtime() - start, a.seed_seconds, a.map_seconds);
+    if (bcast_cfg.report) {
+        sites_record(site, shared, a.why, a.origin, (uintptr_t)buf, bytes);
+        report_outcome(comm, shared, a.why, bytes);
+    }
     inside = 0;
     return rc;
 }

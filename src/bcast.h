@@ -12,6 +12,9 @@ typedef struct bcast_config {
     size_t page;
     int prefault;
     int shm_kind;     /* 0 auto, 1 memfd only, 2 POSIX only */
+    int report;       /* MPISHM_REPORT set: count every call, keep call sites */
+    int auto_select;  /* MPISHM_AUTO: every eligible buffer counts as marked */
+    int by_sites;     /* MPISHM_SITES names functions */
 } bcast_config;
 
 extern bcast_config bcast_cfg;

@@ -14,6 +14,7 @@ typedef enum {
     FAULT_REMAP,  /* mapping it copy-on-write over the application's buffer */
     FAULT_REFILL, /* after a failed remap, filling the buffer privately */
     FAULT_TOPOLOGY, /* memory for a communicator's topology */
+    FAULT_REPORT, /* memory for the report at MPI_Finalize */
     FAULT_STAGES
 } fault_stage;
 

@@ -5,9 +5,13 @@
 #include <unistd.h>
 
 #include "bcast.h"
+#include "callsite.h"
 #include "fault.h"
 #include "log.h"
 #include "options.h"
+#include "protect.h"
+#include "report.h"
+#include "sites.h"
 #include "topo.h"
 
 /* Options are read on every rank but rank 0's values are used: a threshold or switch that
@@ -34,14 +38,23 @@ static void library_start(void)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* Below two pages a buffer may hold no whole page: nothing to share. */
     long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
-    long long v[4] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
-                      option_int(OPT_PREFAULT), option_int(OPT_SHM)};
-    agree_options(v, 4);
+    long long v[7] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
+                      option_int(OPT_PREFAULT), option_int(OPT_SHM),
+                      option_str(OPT_REPORT)[0] != '\0', option_int(OPT_AUTO),
+                      option_int(OPT_PROTECT)};
+    agree_options(v, 7);
     fault_configure(option_str(OPT_FAULT), rank);
     bcast_cfg.page = page;
     bcast_cfg.threshold = (size_t)v[1];
     bcast_cfg.prefault = (int)v[2];
     bcast_cfg.shm_kind = (int)v[3];
+    bcast_cfg.report = (int)v[4];
+    bcast_cfg.auto_select = (int)v[5];
+    bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
+    callsite_init();
+    if (!v[0] && v[6] != PROTECT_OFF && protect_init((protect_mode)v[6]) != 0)
+        log_warn("MPISHM_PROTECT: the signal handler could not be installed; shared pages "
+                 "stay copy-on-write");
     bcast_cfg.active = !v[0];
     if (rank == 0 && log_verbosity >= 2)
         options_print();
@@ -67,11 +80,14 @@ MPISHM_EXPORT int MPI_Init_thread(int *argc, char ***argv, int required, int *pr
     return rc;
 }
 
-/* Interception stops first, then the MPI objects the library made are freed. The mappings
- * stay: reading a shared array after MPI_Finalize is legal. */
+/* Interception stops first, then the report is gathered, then the MPI objects the library
+ * made are freed. The mappings stay: reading a shared array after MPI_Finalize is legal. */
 MPISHM_EXPORT int MPI_Finalize(void)
 {
+    int was_active = bcast_cfg.active;
     bcast_cfg.active = 0;
+    if (was_active && bcast_cfg.report && report_finish(option_str(OPT_REPORT)) != MPI_SUCCESS)
+        log_warn("MPISHM_REPORT: gathering the report failed");
     topo_finalize();
     return PMPI_Finalize();
 }

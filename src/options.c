@@ -24,11 +24,23 @@ const option_desc options_table[OPT_COUNT] = {
                  "segment kind: auto (memfd, then POSIX shm), memfd, posix", "auto|memfd|posix"},
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
                    "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
-                   "(stages: create reserve open map seed copy remap refill topology)"},
+                   "(stages: create reserve open map seed copy remap refill topology report)"},
+    [OPT_REPORT] = {"MPISHM_REPORT", OPT_STRING, "",
+                    "at MPI_Finalize, report what was shared and what could be: stderr (a table "
+                    "from rank 0) or the path of a JSON file (written by rank 0)"},
+    [OPT_SITES] = {"MPISHM_SITES", OPT_STRING, "",
+                   "name[,name...]: share every eligible broadcast whose call stack passes through "
+                   "one of these functions, without marking (names as the report prints them)"},
+    [OPT_AUTO] = {"MPISHM_AUTO", OPT_BOOL, "0",
+                  "1: treat the buffer of every eligible broadcast as marked (never a stack)"},
+    [OPT_PROTECT] = {"MPISHM_PROTECT", OPT_STRING, "off",
+                     "shared pages: off (copy-on-write), readonly (a write stops the rank with a "
+                     "message), warn (a write is counted, reported, and made private)",
+                     "off|readonly|warn"},
 };
 
 static long long values[OPT_COUNT];
-static char strings[OPT_COUNT][256];
+static char strings[OPT_COUNT][1024];
 
 long long option_int(option_id id) { return values[id]; }
 const char *option_str(option_id id) { return strings[id]; }

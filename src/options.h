@@ -11,6 +11,10 @@ typedef enum {
     OPT_PREFAULT,  /* bool: map the shared pages into page tables at once */
     OPT_SHM,       /* enum: which segment kind to try: auto, memfd, posix */
     OPT_FAULT,     /* string: testing aid, stage:rank[,stage:rank...] */
+    OPT_REPORT,    /* string: "" none, "stderr", or a JSON file path */
+    OPT_SITES,     /* string: function names whose broadcasts are shared unmarked */
+    OPT_AUTO,      /* bool: every eligible broadcast counts as marked */
+    OPT_PROTECT,   /* enum: off, readonly, warn */
     OPT_COUNT
 } option_id;
 

@@ -5,34 +5,45 @@
 #include <string.h>
 #include <unistd.h>
 
+typedef struct scan {
+    uintptr_t covered, end;
+    int broken;
+    int guarded;            /* refuse a mapping right above an inaccessible one */
+    uintptr_t prev_hi;      /* the previous line's mapping */
+    int prev_inaccessible;
+} scan;
+
 /* Does one line "lo-hi perms offset dev inode path" extend the covered prefix? */
-static void take_line(const char *line, uintptr_t *covered, uintptr_t end, int *broken)
+static void take_line(const char *line, scan *sc)
 {
     char *p;
     uintptr_t lo = (uintptr_t)strtoull(line, &p, 16);
     if (*p != '-')
         return;
     uintptr_t hi = (uintptr_t)strtoull(p + 1, &p, 16);
-    if (hi <= *covered || lo >= end || *broken)
-        return;
     const char *perms = p + 1;
-    int ok = lo <= *covered && perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p' &&
-             !strstr(line, "[stack]");
+    int below_is_guard = sc->prev_inaccessible && sc->prev_hi == lo;
+    sc->prev_hi = hi;
+    sc->prev_inaccessible = perms[0] == '-' && perms[1] == '-' && perms[2] == '-';
+    if (hi <= sc->covered || lo >= sc->end || sc->broken)
+        return;
+    /* glibc puts an inaccessible guard page right below every thread's stack */
+    int ok = lo <= sc->covered && perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p' &&
+             !strstr(line, "[stack]") && !(sc->guarded && below_is_guard);
     if (ok)
-        *covered = hi;
+        sc->covered = hi;
     else
-        *broken = 1;
+        sc->broken = 1;
 }
 
-int procmaps_private_writable(uintptr_t start, uintptr_t end)
+static int scan_maps(uintptr_t start, uintptr_t end, int guarded)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     char buf[8192];
     size_t have = 0;
-    uintptr_t covered = start;
-    int broken = 0;
+    scan sc = {.covered = start, .end = end, .guarded = guarded};
     for (;;) {
         ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
         if (n <= 0)
@@ -42,16 +53,48 @@ int procmaps_private_writable(uintptr_t start, uintptr_t end)
         char *line = buf, *nl;
         while ((nl = strchr(line, '\n'))) {
             *nl = '\0';
-            take_line(line, &covered, end, &broken);
+            take_line(line, &sc);
             line = nl + 1;
         }
         have = (size_t)(buf + have - line); /* keep the partial last line */
         memmove(buf, line, have);
         if (have == sizeof buf - 1)
             have = 0; /* a line longer than the buffer: skip it */
-        if (covered >= end || broken)
+        if (sc.covered >= end || sc.broken)
             break;
     }
     close(fd);
-    return !broken && covered >= end;
+    return !sc.broken && sc.covered >= end;
 }
+
+int procmaps_private_writable(uintptr_t start, uintptr_t end) { return scan_maps(start, end, 0); }
+
+/* /proc/self/pagemap: one 64-bit entry per page; bit 63 present, bit 62 swapped, bit 61 a
+ * page of a file or of shared memory. A written page of a private file mapping is anonymous. */
+long procmaps_private_pages(uintptr_t start, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    long found = 0;
+    uint64_t entries[512];
+    for (size_t done = 0; done < len / page && found >= 0;) {
+        size_t n = len / page - done < 512 ? len / page - done : 512;
+        off_t at = (off_t)((start / page + done) * sizeof entries[0]);
+        ssize_t got = pread(fd, entries, n * sizeof entries[0], at);
+        if (got != (ssize_t)(n * sizeof entries[0])) {
+            found = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t e = entries[i];
+            found += ((e >> 63) & 1 || (e >> 62) & 1) && !((e >> 61) & 1);
+        }
+        done += n;
+    }
+    close(fd);
+    return found;
+}
+
+int procmaps_not_a_stack(uintptr_t start, uintptr_t end) { return scan_maps(start, end, 1); }

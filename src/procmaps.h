@@ -2,10 +2,21 @@
 #ifndef MPISHM_PROCMAPS_H
 #define MPISHM_PROCMAPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 1 when [start, end) is covered, without a hole, by private writable mappings that are
  * not the main thread's stack; 0 otherwise (also when the map cannot be read). */
 int procmaps_private_writable(uintptr_t start, uintptr_t end);
+
+/* The same, and no part of [start, end) lies in a mapping right above an inaccessible one,
+ * which is how every thread stack glibc makes looks (its guard page below it): what
+ * MPISHM_AUTO and MPISHM_SITES may share without a mark. */
+int procmaps_not_a_stack(uintptr_t start, uintptr_t end);
+
+/* How many pages of [start, start+len) (page aligned) are private anonymous pages: for a
+ * copy-on-write mapping of a segment, the pages written since it was mapped. -1 when
+ * /proc/self/pagemap cannot be read. */
+long procmaps_private_pages(uintptr_t start, size_t len);
 
 #endif

@@ -41,7 +41,9 @@ static size_t first_ending_after(uintptr_t addr)
     return lo;
 }
 
-int region_add(uintptr_t base, size_t bytes)
+int region_add(uintptr_t base, size_t bytes) { return region_add_from(base, bytes, ORIGIN_MARK, 0); }
+
+int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_t mark_pc)
 {
     if (bytes == 0 || base + bytes < base)
         return MPISHM_EINVAL;
@@ -62,7 +64,7 @@ int region_add(uintptr_t base, size_t bytes)
         items = grown, capacity = cap;
     }
     memmove(&items[i + 1], &items[i], (count - i) * sizeof *items);
-    items[i] = (region){.base = base, .bytes = bytes};
+    items[i] = (region){.base = base, .bytes = bytes, .origin = origin, .mark_pc = mark_pc};
     count++;
     publish();
 out:
@@ -143,6 +145,16 @@ size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t 
     }
     pthread_mutex_unlock(&lock);
     return taken;
+}
+
+size_t region_snapshot(region *out, size_t max)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = count;
+    if (n && max)
+        memcpy(out, items, (n < max ? n : max) * sizeof *items);
+    pthread_mutex_unlock(&lock);
+    return n;
 }
 
 void region_clear(void)

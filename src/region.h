@@ -7,9 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How an array came to be in the registry. */
+typedef enum { ORIGIN_MARK = 0, ORIGIN_SITES = 1, ORIGIN_AUTO = 2 } region_origin;
+
 typedef struct region {
     uintptr_t base;
     size_t bytes;
+    region_origin origin;
+    uintptr_t mark_pc; /* the call site that marked it (callsite.h), 0 when unknown */
     /* set when a broadcast shared (part of) the array, cleared when it becomes private */
     int shared;
     size_t shared_bytes;
@@ -23,6 +28,9 @@ size_t region_count(void);
 /* Record [base, base+bytes). Returns 0, MPISHM_EINVAL (empty or wrapping range),
  * MPISHM_EOVERLAP or MPISHM_ENOMEM. */
 int region_add(uintptr_t base, size_t bytes);
+
+/* The same, recording how the array was selected and where. */
+int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_t mark_pc);
 
 /* Remove the array that starts exactly at `base`, copying it to *out when out is not NULL.
  * Returns 0 or MPISHM_ENOTMARKED. */
@@ -40,6 +48,9 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
  * Returns how many were removed (call again while it returns max). Cheap when nothing is
  * marked in that range. */
 size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t max);
+
+/* Copy up to `max` arrays, in address order, into out; returns how many are marked. */
+size_t region_snapshot(region *out, size_t max);
 
 /* Forget every array (tests). */
 void region_clear(void);

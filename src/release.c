@@ -16,6 +16,7 @@
 
 #include "layout.h"
 #include "mpishm_internal.h"
+#include "protect.h"
 #include "segment.h"
 
 int unshare_region(const region *r, int keep)
@@ -26,6 +27,7 @@ int unshare_region(const region *r, int keep)
     layout_compute(&l, r->base, r->bytes, (size_t)sysconf(_SC_PAGESIZE));
     if (l.map_len == 0)
         return 0;
+    protect_remove(l.map_start, l.map_len);
     return mem_make_private((void *)l.map_start, l.map_len, keep) ? MPISHM_ESYSTEM : 0;
 }
 

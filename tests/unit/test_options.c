@@ -281,13 +281,34 @@ Test(options, load_choice_is_case_insensitive)
 
 Test(options, load_too_long_string)
 {
-    char value[400];
+    char value[2000]; /* string options hold up to 1023 characters */
     memset(value, 'x', sizeof value - 1);
     value[sizeof value - 1] = '\0';
     setenv("MPISHM_FAULT", value, 1);
     options_load(1);
     cr_expect_str_eq(option_str(OPT_FAULT), "", "the default is kept");
     cr_expect_not_null(strstr(captured_stderr(), "libmpishm[?]: MPISHM_FAULT is too long"));
+}
+
+Test(options, report_selection_and_protection)
+{
+    cr_expect_str_eq(option_str(OPT_REPORT), "");
+    cr_expect_str_eq(option_str(OPT_SITES), "");
+    cr_expect_eq(option_int(OPT_AUTO), 0);
+    cr_expect_eq(option_int(OPT_PROTECT), 0, "off");
+    setenv("MPISHM_REPORT", "/tmp/run1.json", 1);
+    setenv("MPISHM_SITES", "load_mesh, load_basis", 1);
+    setenv("MPISHM_AUTO", "yes", 1);
+    setenv("MPISHM_PROTECT", "WARN", 1);
+    options_load(1);
+    cr_expect_str_eq(option_str(OPT_REPORT), "/tmp/run1.json");
+    cr_expect_str_eq(option_str(OPT_SITES), "load_mesh, load_basis");
+    cr_expect_eq(option_int(OPT_AUTO), 1);
+    cr_expect_eq(option_int(OPT_PROTECT), 2, "warn");
+    setenv("MPISHM_PROTECT", "strict", 1);
+    options_load(1);
+    cr_expect_eq(option_int(OPT_PROTECT), 0, "a bad value keeps the default");
+    cr_expect_not_null(strstr(captured_stderr(), "MPISHM_PROTECT=\"strict\" is not a valid value"));
 }
 
 Test(options, unknown_variable_names_the_closest)

@@ -138,22 +138,53 @@ Test(procmaps, main_thread_stack)
     cr_expect_eq(writable((const void *)local, sizeof local), 0);
 }
 
+static int not_a_stack(const void *p, size_t len)
+{
+    return procmaps_not_a_stack((uintptr_t)p, (uintptr_t)p + len);
+}
+
 static void *thread_local_check(void *arg)
 {
     (void)arg;
     volatile char local[64];
     local[0] = 1;
-    return (void *)(intptr_t)writable((const void *)local, sizeof local);
+    intptr_t bits = writable((const void *)local, sizeof local);
+    bits |= not_a_stack((const void *)local, sizeof local) << 1;
+    return (void *)bits;
 }
 
 Test(procmaps, other_thread_stack)
 {
-    /* only the main stack ([stack]) is excluded: a thread's stack is ordinary private memory */
+    /* A mark may name a thread's stack (the application's promise); a selection without a
+     * mark (MPISHM_AUTO, MPISHM_SITES) must not: glibc's guard page below it tells. */
     pthread_t t;
     void *result;
     cr_assert_eq(pthread_create(&t, NULL, thread_local_check, NULL), 0);
     cr_assert_eq(pthread_join(t, &result), 0);
-    cr_expect_eq((intptr_t)result, 1);
+    cr_expect_eq((intptr_t)result & 1, 1, "private writable");
+    cr_expect_eq((intptr_t)result & 2, 0, "but a stack");
+}
+
+Test(procmaps, not_a_stack)
+{
+    volatile char local[64];
+    local[0] = 1;
+    cr_expect_eq(not_a_stack((const void *)local, sizeof local), 0, "the main stack");
+    char *big = malloc(4 << 20), *small = malloc(1000);
+    cr_assert(big && small);
+    cr_expect_eq(not_a_stack(big, 4 << 20), 1, "an mmapped malloc chunk");
+    cr_expect_eq(not_a_stack(small, 1000), 1, "a heap block");
+    free(big), free(small);
+    static char data[1 << 16];
+    cr_expect_eq(not_a_stack(data, sizeof data), 1, "static data");
+    /* a mapping right above an inaccessible one looks like a thread stack */
+    char *p = map(3 * page, PROT_NONE, MAP_PRIVATE);
+    cr_assert_eq(mprotect(p + page, 2 * page, PROT_READ | PROT_WRITE), 0);
+    cr_expect_eq(writable(p + page, 2 * page), 1);
+    cr_expect_eq(not_a_stack(p + page, 2 * page), 0, "above a guard page");
+    cr_assert_eq(mprotect(p, page, PROT_READ), 0);
+    cr_expect_eq(not_a_stack(p + page, 2 * page), 1, "above a readable page");
+    munmap(p, 3 * page);
 }
 
 Test(procmaps, long_map_file)

@@ -1,0 +1,139 @@
+/* Call sites, after mpiP's record_stack: raw return addresses into a fixed array on the hot
+ * path (libunwind's unw_backtrace), names from the symbol tables only when asked. */
+#define _GNU_SOURCE
+#include "callsite.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY /* else libunwind's remote-unwinding symbols are referenced */
+#include <libunwind.h>
+
+/* Code ranges whose frames are dropped: libmpishm and MPI's libraries. */
+#define MAX_SKIPPED 32
+static struct { uintptr_t lo, hi; } skipped[MAX_SKIPPED];
+static int nskipped;
+
+/* libmpishm.so itself, MPICH's libmpi and libmpifort, Open MPI's libmpi and bindings */
+static int is_internal_object(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return strncmp(base, "libmpi", 6) == 0;
+}
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *unused)
+{
+    (void)size, (void)unused;
+    if (!info->dlpi_name || !is_internal_object(info->dlpi_name))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum && nskipped < MAX_SKIPPED; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            skipped[nskipped].lo = info->dlpi_addr + ph->p_vaddr;
+            skipped[nskipped].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+            nskipped++;
+        }
+    }
+    return 0;
+}
+
+static void scan_objects(void)
+{
+    nskipped = 0;
+    dl_iterate_phdr(add_object, NULL);
+}
+
+static pthread_once_t scanned = PTHREAD_ONCE_INIT;
+
+void callsite_init(void) { pthread_once(&scanned, scan_objects); }
+
+static int internal(uintptr_t pc)
+{
+    for (int i = 0; i < nskipped; i++)
+        if (pc >= skipped[i].lo && pc < skipped[i].hi)
+            return 1;
+    return 0;
+}
+
+void callsite_capture(callstack *s)
+{
+    callsite_init(); /* an array may be marked before MPI_Init */
+    void *raw[CALLSITE_DEPTH + 16];
+    int n = unw_backtrace(raw, (int)(sizeof raw / sizeof raw[0]));
+    int i = 0;
+    /* our own frames and MPI's bindings (MPICH's Fortran pmpi_bcast_, say) come first */
+    while (i < n && internal((uintptr_t)raw[i]))
+        i++;
+    s->n = 0;
+    for (; i < n && s->n < CALLSITE_DEPTH; i++)
+        if (raw[i])
+            s->pc[s->n++] = (uintptr_t)raw[i] - 1;
+}
+
+/* The object's path: the main program's link map entry has an empty name. */
+static void object_path(const char *name, char *out, size_t size)
+{
+    if (name && name[0] == '/') {
+        snprintf(out, size, "%s", name);
+        return;
+    }
+    ssize_t n = readlink("/proc/self/exe", out, size - 1);
+    if (n < 0)
+        snprintf(out, size, "%s", name ? name : "");
+    else
+        out[n] = '\0';
+}
+
+void callsite_name(uintptr_t pc, frame_name *out)
+{
+    memset(out, 0, sizeof *out);
+    Dl_info info;
+    struct link_map *map = NULL;
+    if (dladdr1((void *)pc, &info, (void **)&map, RTLD_DL_LINKMAP) && map) {
+        object_path(map->l_name, out->object, sizeof out->object);
+        out->object_offset = pc - map->l_addr; /* load bias: what addr2line expects */
+    }
+    /* libunwind reads .symtab, which names static functions too; a cursor moved to `pc`
+     * is enough for unw_get_proc_name. */
+    unw_context_t context;
+    unw_cursor_t cursor;
+    unw_word_t off = 0;
+    if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0 &&
+        unw_set_reg(&cursor, UNW_REG_IP, (unw_word_t)pc) == 0 &&
+        unw_get_proc_name(&cursor, out->function, sizeof out->function, &off) == 0) {
+        out->offset = (unsigned long)off + 1;
+        return;
+    }
+    out->function[0] = '\0';
+    if (map && info.dli_sname && info.dli_saddr) {
+        snprintf(out->function, sizeof out->function, "%s", info.dli_sname);
+        out->offset = pc + 1 - (uintptr_t)info.dli_saddr;
+    }
+}
+
+char *callsite_format(uintptr_t pc, char *buf, size_t size)
+{
+    frame_name f;
+    callsite_name(pc, &f);
+    const char *base = strrchr(f.object, '/');
+    base = base ? base + 1 : f.object;
+    if (f.function[0])
+        snprintf(buf, size, "%s+0x%lx (%s)", f.function, f.offset, base);
+    else
+        snprintf(buf, size, "0x%lx (%s)", f.object_offset, base);
+    return buf;
+}
+
+int callsite_name_matches(const char *name, const char *symbol)
+{
+    size_t n = strlen(name), m = strlen(symbol);
+    if (n == 0)
+        return 0;
+    return strcmp(name, symbol) == 0 ||
+           (m == n + 1 && symbol[n] == '_' && strncmp(name, symbol, n) == 0);
+}

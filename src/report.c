@@ -1,0 +1,634 @@
+/* The report: per-rank counters during the run; at MPI_Finalize every rank sends rank 0 a
+ * summary and a blob (its sites, shared arrays, violations and failures), and rank 0 merges
+ * them per node and per call site. */
+#define _GNU_SOURCE
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bcast.h"
+#include "fault.h"
+#include "layout.h"
+#include "log.h"
+#include "options.h"
+#include "protect.h"
+#include "region.h"
+#include "report_data.h"
+#include "stats.h"
+#include "topo.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static rank_summary counted;
+#define MAX_FAILURES 32
+static wire_failure failures[MAX_FAILURES];
+static int nfailures;
+
+static int counts_here(MPI_Comm comm)
+{
+    int rank = -1;
+    return PMPI_Comm_rank(comm, &rank) == MPI_SUCCESS && rank == 0;
+}
+
+void report_call(MPI_Comm comm, size_t bytes, int below_threshold)
+{
+    (void)bytes;
+    if (!counts_here(comm))
+        return;
+    pthread_mutex_lock(&lock);
+    counted.broadcasts++;
+    counted.below += below_threshold != 0;
+    pthread_mutex_unlock(&lock);
+}
+
+void report_outcome(MPI_Comm comm, int shared, why_not why, size_t bytes)
+{
+    if (!counts_here(comm))
+        return;
+    pthread_mutex_lock(&lock);
+    if (shared) {
+        counted.shared++;
+        counted.bytes_shared += bytes;
+    } else {
+        counted.not_shared[why]++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void report_failure(const char *stage, int err)
+{
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nfailures && (failures[i].err != err || strcmp(failures[i].stage, stage) != 0))
+        i++;
+    if (i < MAX_FAILURES) {
+        if (i == nfailures) {
+            snprintf(failures[i].stage, sizeof failures[i].stage, "%s", stage);
+            failures[i].err = err;
+            nfailures++;
+        }
+        failures[i].count++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* ---- this rank's part ---------------------------------------------------------------- */
+
+static void name_frame(uintptr_t pc, wire_frame *w)
+{
+    frame_name f;
+    callsite_name(pc, &f);
+    snprintf(w->function, sizeof w->function, "%s", f.function);
+    snprintf(w->object, sizeof w->object, "%s", f.object);
+    w->offset = f.offset;
+    w->object_offset = f.object_offset;
+}
+
+/* A site is a chain of functions: calls from two lines of one function are one site (the
+ * compiler may also duplicate a call), as MPISHM_SITES selects by function. Addresses differ
+ * between ranks (address space randomisation); objects, names and offsets do not. */
+static int same_site(const wire_site *a, const wire_site *b)
+{
+    if (a->nframes != b->nframes)
+        return 0;
+    for (int k = 0; k < a->nframes; k++) {
+        const wire_frame *x = &a->frame[k], *y = &b->frame[k];
+        int named = x->function[0] && y->function[0];
+        if (strcmp(x->object, y->object) != 0 ||
+            (named ? strcmp(x->function, y->function) != 0 : x->object_offset != y->object_offset))
+            return 0;
+    }
+    return 1;
+}
+
+/* Fold site `from` into `into` (two records of one rank). */
+static void fold_site(wire_site *into, const wire_site *from)
+{
+    into->calls += from->calls;
+    into->shared += from->shared;
+    for (int k = 0; k < WHY_COUNT; k++)
+        into->not_shared[k] += from->not_shared[k];
+    for (int k = 0; k < 3; k++)
+        into->by_origin[k] += from->by_origin[k];
+    if (from->max_bytes > into->max_bytes)
+        into->max_bytes = from->max_bytes;
+    into->candidate_bytes += from->candidate_bytes;
+    into->shared_bytes += from->shared_bytes;
+}
+
+static size_t local_sites(wire_site **out)
+{
+    size_t n = sites_snapshot(NULL, 0);
+    site_record *rec = n ? calloc(n, sizeof *rec) : NULL;
+    wire_site *w = n ? calloc(n, sizeof *w) : NULL;
+    if (n && (!rec || !w)) {
+        free(rec), free(w);
+        *out = NULL;
+        return 0;
+    }
+    size_t now = sites_snapshot(rec, n);
+    n = now < n ? now : n;
+    for (size_t i = 0; i < n; i++) {
+        const site_record *r = &rec[i];
+        int frames = r->stack.n < SITE_FRAMES ? r->stack.n : SITE_FRAMES;
+        for (int k = 0; k < frames; k++) {
+            name_frame(r->stack.pc[k], &w[i].frame[k]);
+            w[i].nframes = k + 1;
+            if (strcmp(w[i].frame[k].function, "main") == 0)
+                break; /* what lies beyond is the C library starting the program */
+        }
+        w[i].calls = r->calls;
+        w[i].shared = r->shared;
+        memcpy(w[i].not_shared, r->not_shared, sizeof w[i].not_shared);
+        memcpy(w[i].by_origin, r->by_origin, sizeof w[i].by_origin);
+        w[i].max_bytes = r->max_bytes;
+        w[i].candidate_bytes = r->candidate_bytes;
+        w[i].shared_bytes = r->shared_bytes;
+    }
+    free(rec);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < kept && !same_site(&w[k], &w[i]))
+            k++;
+        if (k < kept)
+            fold_site(&w[k], &w[i]);
+        else
+            w[kept++] = w[i];
+    }
+    *out = w;
+    return kept;
+}
+
+/* Resident and proportional sizes of the mappings inside [lo, hi), from /proc/self/smaps. */
+static void measure_range(uintptr_t lo, uintptr_t hi, unsigned long long *rss,
+                          unsigned long long *pss)
+{
+    *rss = *pss = 0;
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f)
+        return;
+    char line[512];
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b, kb;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = a >= lo && b <= hi;
+        else if (inside && sscanf(line, "Rss: %lu kB", &kb) == 1)
+            *rss += kb << 10;
+        else if (inside && sscanf(line, "Pss: %lu kB", &kb) == 1)
+            *pss += kb << 10;
+    }
+    fclose(f);
+}
+
+static size_t local_arrays(wire_array **out)
+{
+    size_t n = region_snapshot(NULL, 0);
+    region *r = n ? calloc(n, sizeof *r) : NULL;
+    wire_array *w = n ? calloc(n, sizeof *w) : NULL;
+    size_t k = 0;
+    if (r && w) {
+        size_t now = region_snapshot(r, n);
+        n = now < n ? now : n;
+        for (size_t i = 0; i < n; i++) {
+            if (!r[i].shared || !r[i].shared_bytes)
+                continue;
+            layout l;
+            layout_compute(&l, r[i].base, r[i].bytes, bcast_cfg.page);
+            w[k].dev = r[i].dev;
+            w[k].ino = r[i].ino;
+            w[k].mapped = r[i].shared_bytes;
+            measure_range(l.map_start, l.map_start + r[i].shared_bytes, &w[k].rss, &w[k].pss);
+            k++;
+        }
+    }
+    free(r);
+    *out = w;
+    return k;
+}
+
+static size_t local_violations(wire_violation **out)
+{
+    size_t n = protect_violations(NULL, 0);
+    protect_violation *v = n ? calloc(n, sizeof *v) : NULL;
+    wire_violation *w = n ? calloc(n, sizeof *w) : NULL;
+    if (!v || !w) {
+        free(v), free(w);
+        *out = NULL;
+        return 0;
+    }
+    size_t now = protect_violations(v, n);
+    n = now < n ? now : n;
+    for (size_t i = 0; i < n; i++) {
+        w[i].base = v[i].base;
+        w[i].bytes = v[i].bytes;
+        w[i].offset = v[i].offset;
+        w[i].count = v[i].count;
+        if (v[i].marked_pc)
+            name_frame(v[i].marked_pc, &w[i].marked);
+        if (v[i].writer_pc)
+            name_frame(v[i].writer_pc, &w[i].writer);
+    }
+    free(v);
+    *out = w;
+    return n;
+}
+
+/* This rank's summary and blob (malloc'd, *blob_bytes long); without memory for the blob,
+ * NULL and a summary that announces nothing after it. */
+static char *collect(rank_summary *me, size_t *blob_bytes)
+{
+    pthread_mutex_lock(&lock);
+    *me = counted;
+    pthread_mutex_unlock(&lock);
+    mpishm_stats st;
+    stats_get(&st);
+    me->seconds = st.seconds;
+    me->seed_seconds = st.seed_seconds;
+    me->map_seconds = st.map_seconds;
+    gethostname(me->host, sizeof me->host - 1);
+    wire_site *s;
+    wire_array *a;
+    wire_violation *v;
+    me->nsites = (int)local_sites(&s);
+    me->narrays = (int)local_arrays(&a);
+    me->nviolations = (int)local_violations(&v);
+    pthread_mutex_lock(&lock);
+    me->nfailures = nfailures;
+    size_t parts[4] = {me->nsites * sizeof *s, me->narrays * sizeof *a,
+                       me->nviolations * sizeof *v, (size_t)nfailures * sizeof failures[0]};
+    const void *from[4] = {s, a, v, failures};
+    *blob_bytes = parts[0] + parts[1] + parts[2] + parts[3];
+    char *blob = fault_inject(FAULT_REPORT) ? NULL : malloc(*blob_bytes ? *blob_bytes : 1);
+    if (blob)
+        for (size_t i = 0, off = 0; i < 4; off += parts[i], i++)
+            if (parts[i])
+                memcpy(blob + off, from[i], parts[i]);
+    pthread_mutex_unlock(&lock);
+    free(s), free(a), free(v);
+    if (!blob) { /* send the summary alone */
+        me->nsites = me->narrays = me->nviolations = me->nfailures = 0;
+        *blob_bytes = 0;
+    }
+    return blob;
+}
+
+/* ---- rank 0: merging --------------------------------------------------------------- */
+
+
+/* Per node, the ranks' distinct buffers at a site cost their sum; shared, one copy. */
+typedef struct node_acc { unsigned long long sum, max; } node_acc;
+
+static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const wire_site *w)
+{
+    int i = 0;
+    while (i < j->nsites && !same_site(&j->sites[i].s, w))
+        i++;
+    merged_site *m = &j->sites[i];
+    if (i == j->nsites) {
+        j->nsites++;
+        m->s = *w;
+        memset(m->s.by_origin, 0, sizeof m->s.by_origin);
+    } else {
+        m->s.calls = w->calls > m->s.calls ? w->calls : m->s.calls;
+        m->s.shared = w->shared > m->s.shared ? w->shared : m->s.shared;
+        for (int k = 0; k < WHY_COUNT; k++)
+            if (w->not_shared[k] > m->s.not_shared[k])
+                m->s.not_shared[k] = w->not_shared[k];
+        if (w->max_bytes > m->s.max_bytes)
+            m->s.max_bytes = w->max_bytes;
+    }
+    for (int k = 0; k < 3; k++)
+        m->s.by_origin[k] += w->by_origin[k];
+    m->ranks++;
+    m->candidate |= w->not_shared[WHY_NOT_MARKED] > 0;
+    /* accumulators: [site][node][candidate 0 / shared 1] */
+    node_acc *c = &acc[((size_t)i * j->nodes + r->node) * 2];
+    unsigned long long b[2] = {w->candidate_bytes, w->shared_bytes};
+    for (int k = 0; k < 2; k++) {
+        c[k].sum += b[k];
+        c[k].max = b[k] > c[k].max ? b[k] : c[k].max;
+    }
+}
+
+static int site_has_function(const merged_site *m, const char *name)
+{
+    for (int k = 0; k < m->s.nframes; k++)
+        if (strcmp(m->s.frame[k].function, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The innermost function of the site's stack that no other site's stack passes through
+ * (else none that a site not to be selected passes through; else the call's own function):
+ * naming it in MPISHM_SITES selects this site and as few others as possible. */
+static const char *name_to_select(const job_report *j, int i)
+{
+    const merged_site *m = &j->sites[i];
+    for (int strict = 1; strict >= 0; strict--)
+        for (int k = 0; k < m->s.nframes; k++) {
+            const char *f = m->s.frame[k].function;
+            int clash = !f[0];
+            for (int o = 0; o < j->nsites && !clash; o++)
+                clash = o != i && (strict || !j->sites[o].candidate) &&
+                        site_has_function(&j->sites[o], f);
+            if (!clash)
+                return f;
+        }
+    return m->s.frame[0].function;
+}
+
+static void finish_sites(job_report *j, const node_acc *acc)
+{
+    static const char *const origin[3] = {"mark", "sites", "auto"};
+    for (int i = 0; i < j->nsites; i++) {
+        merged_site *m = &j->sites[i];
+        int k = m->candidate ? 0 : 1;
+        for (int n = 0; n < j->nodes; n++) {
+            const node_acc *c = &acc[((size_t)i * j->nodes + n) * 2 + k];
+            m->saving += c->sum - c->max;
+        }
+        m->selected_by = "none";
+        unsigned long best = 0;
+        for (int o = 0; o < 3; o++)
+            if (m->s.by_origin[o] > best)
+                best = m->s.by_origin[o], m->selected_by = origin[o];
+    }
+    /* candidates first, then the others; each by saving, largest first (insertion sort:
+     * a few sites) */
+    for (int i = 1; i < j->nsites; i++) {
+        merged_site x = j->sites[i];
+        int k = i;
+        while (k > 0 && (j->sites[k - 1].candidate < x.candidate ||
+                         (j->sites[k - 1].candidate == x.candidate &&
+                          j->sites[k - 1].saving < x.saving))) {
+            j->sites[k] = j->sites[k - 1];
+            k--;
+        }
+        j->sites[k] = x;
+    }
+    for (int i = 0; i < j->nsites; i++) /* points into the sorted array */
+        j->sites[i].select_as = name_to_select(j, i);
+}
+
+static void add_arrays(job_report *j, const rank_summary *r, const wire_array *a, int n,
+                       wire_array *seen, int *nseen, int *seen_node)
+{
+    node_figures *nf = &j->node[r->node];
+    for (int i = 0; i < n; i++) {
+        nf->mapped += a[i].mapped;
+        nf->measured += a[i].rss > a[i].pss ? a[i].rss - a[i].pss : 0;
+        int k = 0;
+        while (k < *nseen && !(seen_node[k] == r->node && seen[k].dev == a[i].dev &&
+                               seen[k].ino == a[i].ino))
+            k++;
+        if (k == *nseen) {
+            seen[k] = a[i];
+            seen_node[k] = r->node;
+            (*nseen)++;
+            nf->arrays++;
+            nf->segments += a[i].mapped;
+        } else if (a[i].mapped > seen[k].mapped) {
+            nf->segments += a[i].mapped - seen[k].mapped;
+            seen[k].mapped = a[i].mapped;
+        }
+    }
+}
+
+static void add_failures(job_report *j, int rank, const wire_failure *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < j->nfailures && (j->failures[k].f.err != f[i].err ||
+                                    strcmp(j->failures[k].f.stage, f[i].stage) != 0))
+            k++;
+        merged_failure *m = &j->failures[k];
+        if (k == j->nfailures) {
+            j->nfailures++;
+            m->f = f[i];
+            m->f.count = 0;
+        }
+        m->f.count += f[i].count;
+        m->ranks[m->nranks++] = rank;
+    }
+}
+
+static void add_summary(job_report *j, const rank_summary *r)
+{
+    j->broadcasts += r->broadcasts;
+    j->below += r->below;
+    j->shared += r->shared;
+    j->bytes_shared += r->bytes_shared;
+    for (int k = 0; k < WHY_COUNT; k++)
+        j->not_shared[k] += r->not_shared[k];
+    j->seconds = r->seconds > j->seconds ? r->seconds : j->seconds;
+    j->seed_seconds = r->seed_seconds > j->seed_seconds ? r->seed_seconds : j->seed_seconds;
+    j->map_seconds = r->map_seconds > j->map_seconds ? r->map_seconds : j->map_seconds;
+    node_figures *nf = &j->node[r->node];
+    if (!nf->nranks)
+        snprintf(nf->host, sizeof nf->host, "%s", r->host);
+    nf->ranks[nf->nranks++] = r->rank;
+}
+
+/* Merge every rank's summary and blob. Returns 0, or ENOMEM. */
+static int merge(job_report *j, const rank_summary *all, const char *blobs, const int *displs)
+{
+    int total_sites = 0, total_arrays = 0, total_fail = 0, total_viol = 0;
+    for (int r = 0; r < j->ranks; r++) {
+        total_sites += all[r].nsites;
+        total_arrays += all[r].narrays;
+        total_fail += all[r].nfailures;
+        total_viol += all[r].nviolations;
+    }
+    j->node = calloc((size_t)j->nodes, sizeof *j->node);
+    /* every node's list of ranks, then one list of up to `ranks` per failure row */
+    int *rank_lists = j->rank_lists =
+        calloc((size_t)j->ranks * ((size_t)total_fail + 1), sizeof(int));
+    j->sites = calloc((size_t)total_sites + 1, sizeof *j->sites);
+    node_acc *acc = calloc(((size_t)total_sites + 1) * (size_t)j->nodes * 2, sizeof *acc);
+    wire_array *seen = calloc((size_t)total_arrays + 1, sizeof *seen);
+    int *seen_node = calloc((size_t)total_arrays + 1, sizeof *seen_node);
+    j->failures = calloc((size_t)total_fail + 1, sizeof *j->failures);
+    j->violations = calloc((size_t)total_viol + 1, sizeof *j->violations);
+    int ok = j->node && rank_lists && j->sites && acc && seen && seen_node && j->failures &&
+             j->violations;
+    if (ok) {
+        int *next = rank_lists;
+        for (int r = 0; r < j->ranks; r++)
+            j->node[all[r].node].nranks++;
+        for (int n = 0; n < j->nodes; n++)
+            j->node[n].ranks = next, next += j->node[n].nranks, j->node[n].nranks = 0;
+        for (int f = 0; f < total_fail; f++)
+            j->failures[f].ranks = next, next += j->ranks;
+        int nseen = 0;
+        for (int r = 0; r < j->ranks; r++) {
+            const rank_summary *s = &all[r];
+            const char *p = blobs + displs[r];
+            add_summary(j, s);
+            const wire_site *ws = (const void *)p;
+            for (int i = 0; i < s->nsites; i++)
+                add_site(j, acc, s, &ws[i]);
+            const wire_array *wa = (const void *)(ws + s->nsites);
+            add_arrays(j, s, wa, s->narrays, seen, &nseen, seen_node);
+            const wire_violation *wv = (const void *)(wa + s->narrays);
+            for (int i = 0; i < s->nviolations; i++) {
+                j->violations[j->nviolations].rank = s->rank;
+                j->violations[j->nviolations++].v = wv[i];
+            }
+            add_failures(j, s->rank, (const void *)(wv + s->nviolations), s->nfailures);
+        }
+        finish_sites(j, acc);
+    }
+    free(acc), free(seen), free(seen_node);
+    return ok ? 0 : ENOMEM;
+}
+
+static void free_report(job_report *j)
+{
+    free(j->node), free(j->rank_lists), free(j->sites), free(j->failures), free(j->violations);
+}
+
+static void print(const job_report *j, const char *dest)
+{
+    int to_stderr = strcmp(dest, "stderr") == 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        log_warn("MPISHM_REPORT: no memory for the report");
+        return;
+    }
+    if (to_stderr)
+        report_print_table(out, j);
+    else
+        report_print_json(out, j);
+    if (fclose(out) != 0 || !text) {
+        log_warn("MPISHM_REPORT: no memory for the report");
+        free(text);
+        return;
+    }
+    int fd = to_stderr ? STDERR_FILENO : open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_warn("MPISHM_REPORT: cannot write %s (%s)", dest, strerror(errno));
+    } else {
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = write(fd, text + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                log_warn("MPISHM_REPORT: writing %s failed (%s)", dest, strerror(errno));
+                break;
+            }
+            off += (size_t)w;
+        }
+        if (!to_stderr && close(fd) != 0)
+            log_warn("MPISHM_REPORT: writing %s failed (%s)", dest, strerror(errno));
+        else if (!to_stderr && off == len)
+            log_msg(1, "report written to %s", dest);
+    }
+    free(text);
+}
+
+/* The node index of every world rank (cliques included), or the rank itself when the
+ * topology could not be built. */
+static int world_node(int rank, int *nodes)
+{
+    topo *t = NULL;
+    int rc = topo_get(MPI_COMM_WORLD, 0, &t);
+    if (rc != MPI_SUCCESS || !t) {
+        PMPI_Comm_size(MPI_COMM_WORLD, nodes);
+        return rank;
+    }
+    *nodes = t->nodes;
+    return t->node_index;
+}
+
+/* Rank 0 says whether it has the memory to receive; every rank acts on the same answer. */
+static int agreed(int ok)
+{
+    return PMPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD) == MPI_SUCCESS && ok;
+}
+
+static void write_report(rank_summary *all, int size, int nodes, const char *blobs,
+                         const int *displs, const char *dest)
+{
+    job_report j = {.ranks = size, .nodes = nodes};
+    j.threshold = bcast_cfg.threshold;
+    j.sites_option = option_str(OPT_SITES);
+    j.auto_select = bcast_cfg.auto_select;
+    j.protect = (int)protect_current();
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    j.program = exe;
+    if (!blobs) /* summaries only */
+        for (int r = 0; r < size; r++)
+            all[r].nsites = all[r].narrays = all[r].nviolations = all[r].nfailures = 0;
+    if (merge(&j, all, blobs ? blobs : "", displs) == 0)
+        print(&j, dest);
+    else
+        log_warn("MPISHM_REPORT: no memory for the report");
+    free_report(&j);
+}
+
+int report_finish(const char *dest)
+{
+    int rank, size, nodes;
+    PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    PMPI_Comm_size(MPI_COMM_WORLD, &size);
+    rank_summary me;
+    size_t blob_bytes;
+    char *blob = collect(&me, &blob_bytes); /* NULL: the summary goes alone */
+    me.rank = rank;
+    me.node = world_node(rank, &nodes);
+    if (blob_bytes > (size_t)1 << 30) { /* Gatherv counts are ints: keep the summary */
+        me.nsites = me.narrays = me.nviolations = me.nfailures = 0;
+        blob_bytes = 0;
+    }
+    rank_summary *all = NULL;
+    int *counts = NULL, *displs = NULL;
+    if (rank == 0 && !fault_inject(FAULT_REPORT)) {
+        all = calloc((size_t)size, sizeof *all);
+        counts = calloc((size_t)size, sizeof *counts);
+        displs = calloc((size_t)size, sizeof *displs);
+    }
+    int rc = MPI_SUCCESS;
+    if (!agreed(rank != 0 || (all && counts && displs))) {
+        if (rank == 0)
+            log_warn("MPISHM_REPORT: no memory for the report");
+        goto out;
+    }
+    int mine = (int)blob_bytes;
+    rc = PMPI_Gather(&me, sizeof me, MPI_BYTE, all, sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        goto out;
+    char *blobs = NULL;
+    if (rank == 0) {
+        size_t total = 0;
+        for (int r = 0; r < size; r++) {
+            displs[r] = (int)total;
+            total += (size_t)counts[r];
+        }
+        blobs = total < INT32_MAX && !fault_inject(FAULT_REPORT) ? malloc(total ? total : 1) : NULL;
+    }
+    if (agreed(rank != 0 || blobs))
+        rc = PMPI_Gatherv(blob, mine, MPI_BYTE, blobs, counts, displs, MPI_BYTE, 0,
+                          MPI_COMM_WORLD);
+    else if (rank == 0)
+        log_warn("MPISHM_REPORT: no memory for every rank's call sites: counts only");
+    if (rank == 0 && rc == MPI_SUCCESS)
+        write_report(all, size, nodes, blobs, displs, dest);
+    free(blobs);
+out:
+    free(blob), free(all), free(counts), free(displs);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/* The report's data as rank 0 holds it after gathering: what report.c collects and merges
+ * and report_print.c writes (JSON and the table). */
+#ifndef MPISHM_REPORT_DATA_H
+#define MPISHM_REPORT_DATA_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "sites.h"
+
+/* A named frame, as sent between ranks. */
+typedef struct wire_frame {
+    char function[256];
+    unsigned long offset;
+    char object[512];
+    unsigned long object_offset;
+} wire_frame;
+
+typedef struct wire_site {
+    wire_frame frame[SITE_FRAMES];
+    int nframes;
+    unsigned long calls, shared;
+    unsigned long not_shared[WHY_COUNT];
+    unsigned long by_origin[3];
+    unsigned long long max_bytes, candidate_bytes, shared_bytes;
+} wire_site;
+
+/* A marked array mapped from a segment at MPI_Finalize. */
+typedef struct wire_array {
+    unsigned long dev, ino;
+    unsigned long long mapped, rss, pss;
+} wire_array;
+
+typedef struct wire_violation {
+    unsigned long long base, bytes, offset, count;
+    wire_frame marked, writer;
+} wire_violation;
+
+typedef struct wire_failure {
+    char stage[16];
+    int err;
+    unsigned long count;
+} wire_failure;
+
+/* One rank's fixed-size summary; its variable parts follow in a blob, in this order. */
+typedef struct rank_summary {
+    int rank, node;
+    char host[64];
+    unsigned long broadcasts, below, shared;
+    unsigned long not_shared[WHY_COUNT];
+    unsigned long long bytes_shared;
+    double seconds, seed_seconds, map_seconds;
+    int nsites, narrays, nviolations, nfailures;
+} rank_summary;
+
+/* Merged over ranks. */
+typedef struct merged_site {
+    wire_site s;             /* frames from the first rank; counts: the most of any rank */
+    int ranks;
+    unsigned long long saving; /* see docs/report.md */
+    int candidate;
+    const char *selected_by;
+    const char *select_as;   /* the function to name in MPISHM_SITES to select this site */
+} merged_site;
+
+typedef struct merged_failure {
+    wire_failure f;
+    int *ranks, nranks;
+} merged_failure;
+
+typedef struct node_figures {
+    char host[64];
+    int *ranks, nranks;
+    int arrays;
+    unsigned long long mapped, segments, measured;
+} node_figures;
+
+typedef struct job_report {
+    const char *program;
+    size_t threshold;
+    const char *sites_option;
+    int auto_select, protect;
+    int ranks, nodes;
+    unsigned long broadcasts, below, shared, not_shared[WHY_COUNT];
+    unsigned long long bytes_shared;
+    double seconds, seed_seconds, map_seconds;
+    node_figures *node;
+    merged_site *sites;
+    int nsites;
+    merged_failure *failures;
+    int nfailures;
+    struct { int rank; wire_violation v; } *violations;
+    int nviolations;
+    int *rank_lists; /* storage of the ranks lists above */
+} job_report;
+
+/* Write the report as JSON (schema mpishm-report/1) or as the human table. */
+void report_print_json(FILE *out, const job_report *j);
+void report_print_table(FILE *out, const job_report *j);
+
+#endif

@@ -1,0 +1,348 @@
+/* The report's two forms: JSON for tools (docs/report.md) and a table for people. */
+#include "report_data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpishm_internal.h"
+
+static const char *const protect_name[] = {"off", "readonly", "warn"};
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void json_ints(FILE *out, const int *v, int n)
+{
+    fputc('[', out);
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%s%d", i ? ", " : "", v[i]);
+    fputc(']', out);
+}
+
+static void json_frame(FILE *out, const wire_frame *f)
+{
+    fputs("{\"function\": ", out);
+    json_string(out, f->function);
+    fprintf(out, ", \"offset\": %lu, \"object\": ", f->offset);
+    json_string(out, f->object);
+    fprintf(out, ", \"object_offset\": %lu}", f->object_offset);
+}
+
+static void json_reasons(FILE *out, const unsigned long *not_shared)
+{
+    fputc('{', out);
+    for (int k = 0; k < WHY_COUNT; k++)
+        fprintf(out, "%s\"%s\": %lu", k ? ", " : "", why_not_key[k], not_shared[k]);
+    fputc('}', out);
+}
+
+static unsigned long long saved(const job_report *j, int measured)
+{
+    unsigned long long sum = 0;
+    for (int n = 0; n < j->nodes; n++)
+        sum += measured ? j->node[n].measured : j->node[n].mapped - j->node[n].segments;
+    return sum;
+}
+
+static int arrays(const job_report *j)
+{
+    int sum = 0;
+    for (int n = 0; n < j->nodes; n++)
+        sum += j->node[n].arrays;
+    return sum;
+}
+
+static void json_options(FILE *out, const job_report *j)
+{
+    fprintf(out, "  \"options\": {\"threshold\": %zu, \"sites\": [", j->threshold);
+    const char *p = j->sites_option;
+    for (int first = 1; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ","), len = n;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len) {
+            fprintf(out, "%s\"%.*s\"", first ? "" : ", ", (int)len, p);
+            first = 0;
+        }
+        p += n;
+    }
+    fprintf(out, "], \"auto\": %s, \"protect\": \"%s\"},\n", j->auto_select ? "true" : "false",
+            protect_name[j->protect]);
+}
+
+static void json_job(FILE *out, const job_report *j)
+{
+    fprintf(out, "  \"job\": {\n    \"ranks\": %d, \"nodes\": %d,\n", j->ranks, j->nodes);
+    fprintf(out, "    \"broadcasts\": %lu, \"below_threshold\": %lu, \"shared\": %lu, "
+                 "\"bytes_shared\": %llu,\n    \"not_shared\": ",
+            j->broadcasts, j->below, j->shared, j->bytes_shared);
+    json_reasons(out, j->not_shared);
+    fputs(",\n    \"failures\": [", out);
+    for (int i = 0; i < j->nfailures; i++) {
+        const merged_failure *f = &j->failures[i];
+        fprintf(out, "%s\n      {\"stage\": \"%s\", \"error\": ", i ? "," : "", f->f.stage);
+        json_string(out, strcmp(f->f.stage, "mpi") == 0 ? "MPI error" : strerror(f->f.err));
+        fputs(", \"ranks\": ", out);
+        json_ints(out, f->ranks, f->nranks);
+        fprintf(out, ", \"count\": %lu}", f->f.count);
+    }
+    fprintf(out, "%s],\n    \"arrays_shared\": %d, \"saved_bytes\": %llu, "
+                 "\"saved_bytes_measured\": %llu,\n",
+            j->nfailures ? "\n    " : "", arrays(j), saved(j, 0), saved(j, 1));
+    fprintf(out, "    \"seconds\": %.6f, \"seed_seconds\": %.6f, \"map_seconds\": %.6f\n  },\n",
+            j->seconds, j->seed_seconds, j->map_seconds);
+}
+
+static void json_nodes(FILE *out, const job_report *j)
+{
+    fputs("  \"nodes\": [", out);
+    for (int n = 0; n < j->nodes; n++) {
+        const node_figures *f = &j->node[n];
+        fprintf(out, "%s\n    {\"node\": %d, \"host\": ", n ? "," : "", n);
+        json_string(out, f->host);
+        fputs(", \"ranks\": ", out);
+        json_ints(out, f->ranks, f->nranks);
+        fprintf(out, ", \"arrays_shared\": %d, \"bytes_mapped\": %llu, \"segment_bytes\": %llu, "
+                     "\"saved_bytes\": %llu, \"saved_bytes_measured\": %llu}",
+                f->arrays, f->mapped, f->segments, f->mapped - f->segments, f->measured);
+    }
+    fputs("\n  ],\n", out);
+}
+
+static void json_sites(FILE *out, const job_report *j)
+{
+    fputs("  \"sites\": [", out);
+    for (int i = 0; i < j->nsites; i++) {
+        const merged_site *m = &j->sites[i];
+        const wire_frame *f = &m->s.frame[0];
+        fprintf(out, "%s\n    {\"function\": ", i ? "," : "");
+        json_string(out, f->function);
+        fprintf(out, ", \"offset\": %lu, \"object\": ", f->offset);
+        json_string(out, f->object);
+        fprintf(out, ", \"object_offset\": %lu,\n     \"callers\": [", f->object_offset);
+        for (int k = 1; k < m->s.nframes; k++) {
+            fputs(k > 1 ? ", " : "", out);
+            json_frame(out, &m->s.frame[k]);
+        }
+        fprintf(out, "],\n     \"ranks\": %d, \"broadcasts\": %lu, \"bytes\": %llu, "
+                     "\"shared\": %lu, \"not_shared\": ",
+                m->ranks, m->s.calls, m->s.max_bytes, m->s.shared);
+        json_reasons(out, m->s.not_shared);
+        fprintf(out, ",\n     \"selected_by\": \"%s\", \"candidate\": %s, \"saving_bytes\": %llu, "
+                     "\"select_as\": ",
+                m->selected_by, m->candidate ? "true" : "false", m->saving);
+        json_string(out, m->select_as);
+        fputc('}', out);
+    }
+    fputs("\n  ],\n", out);
+}
+
+static void json_violations(FILE *out, const job_report *j)
+{
+    fputs("  \"violations\": [", out);
+    for (int i = 0; i < j->nviolations; i++) {
+        const wire_violation *v = &j->violations[i].v;
+        fprintf(out, "%s\n    {\"rank\": %d, \"array\": \"0x%llx\", \"array_bytes\": %llu, "
+                     "\"marked_at\": ",
+                i ? "," : "", j->violations[i].rank, v->base, v->bytes);
+        json_frame(out, &v->marked);
+        fprintf(out, ", \"offset\": %llu, \"count\": %llu, \"writer\": ", v->offset, v->count);
+        json_frame(out, &v->writer);
+        fputc('}', out);
+    }
+    fputs(j->nviolations ? "\n  ],\n" : "],\n", out);
+}
+
+/* The candidates' functions, largest saving first, each once: MPISHM_SITES's value. */
+static void suggested_sites(FILE *out, const job_report *j)
+{
+    int first = 1;
+    for (int i = 0; i < j->nsites; i++) {
+        const merged_site *m = &j->sites[i];
+        const char *name = m->select_as;
+        if (!m->candidate || !m->saving || !name[0])
+            continue;
+        int seen = 0;
+        for (int k = 0; k < i && !seen; k++)
+            seen = j->sites[k].candidate && j->sites[k].saving &&
+                   strcmp(j->sites[k].select_as, name) == 0;
+        if (!seen) {
+            fprintf(out, "%s%s", first ? "" : ",", name);
+            first = 0;
+        }
+    }
+}
+
+void report_print_json(FILE *out, const job_report *j)
+{
+    fputs("{\n  \"schema\": \"mpishm-report/1\",\n  \"version\": \"" MPISHM_VERSION_STRING
+          "\",\n  \"program\": ", out);
+    json_string(out, j->program);
+    fputs(",\n", out);
+    json_options(out, j);
+    json_job(out, j);
+    json_nodes(out, j);
+    json_sites(out, j);
+    json_violations(out, j);
+    fputs("  \"suggested_sites\": \"", out);
+    suggested_sites(out, j);
+    fputs("\"\n}\n", out);
+}
+
+/* ---- table ------------------------------------------------------------------------------ */
+
+static const char *human(unsigned long long bytes, char *buf, size_t size)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4)
+        v /= 1024, u++;
+    if (u == 0)
+        snprintf(buf, size, "%llu B", bytes);
+    else
+        snprintf(buf, size, "%.1f %s", v, unit[u]);
+    return buf;
+}
+
+static const char *basename_of(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+static void table_frame(FILE *out, const wire_frame *f)
+{
+    if (f->function[0])
+        fprintf(out, "%s+0x%lx (%s)", f->function, f->offset, basename_of(f->object));
+    else
+        fprintf(out, "0x%lx (%s)", f->object_offset, basename_of(f->object));
+}
+
+/* "f+0x19 < g+0x2c (app) < h+0x10 (libx.so)": the object once per run of frames in it. */
+static void table_stack(FILE *out, const wire_site *s)
+{
+    for (int k = 0; k < s->nframes; k++) {
+        const wire_frame *f = &s->frame[k];
+        if (f->function[0])
+            fprintf(out, "%s%s+0x%lx", k ? " < " : "", f->function, f->offset);
+        else
+            fprintf(out, "%s0x%lx", k ? " < " : "", f->object_offset);
+        if (k + 1 == s->nframes || strcmp(f->object, s->frame[k + 1].object) != 0)
+            fprintf(out, " (%s)", basename_of(f->object));
+    }
+}
+
+static void table_job(FILE *out, const job_report *j)
+{
+    char a[32], b[32];
+    fprintf(out, "libmpishm report: %d ranks on %d node(s), threshold %s, program %s\n",
+            j->ranks, j->nodes, human(j->threshold, a, sizeof a), basename_of(j->program));
+    fprintf(out, "  broadcasts    %lu intercepted: %lu shared (%s), %lu below the threshold, "
+                 "%lu large ones not shared\n",
+            j->broadcasts, j->shared, human(j->bytes_shared, a, sizeof a), j->below,
+            j->broadcasts - j->shared - j->below);
+    static const char *const why_text[WHY_COUNT] = {
+        "not marked on every rank",
+        "not marked, and on a stack or in memory that is not private: cannot be shared",
+        "selected without a mark, but written after an earlier shared broadcast",
+        "non-contiguous datatype", "one rank per node",
+        "failed and fell back", "other (intercommunicator, one rank, MPI error)"};
+    for (int k = 0; k < WHY_COUNT; k++)
+        if (j->not_shared[k])
+            fprintf(out, "  not shared    %lu: %s\n", j->not_shared[k], why_text[k]);
+    for (int i = 0; i < j->nfailures; i++) {
+        const merged_failure *f = &j->failures[i];
+        fprintf(out, "  failure       %s: %s, %lu time(s), rank(s)", f->f.stage,
+                strcmp(f->f.stage, "mpi") == 0 ? "MPI error" : strerror(f->f.err), f->f.count);
+        for (int r = 0; r < f->nranks && r < 8; r++)
+            fprintf(out, " %d", f->ranks[r]);
+        fputs(f->nranks > 8 ? " ...\n" : "\n", out);
+    }
+    fprintf(out, "  memory saved  %s at MPI_Finalize (%d array(s) shared), measured %s\n",
+            human(saved(j, 0), a, sizeof a), arrays(j), human(saved(j, 1), b, sizeof b));
+    for (int n = 0; n < j->nodes && j->nodes > 1; n++)
+        fprintf(out, "    node %-3d %-16s %3d ranks  %d array(s)  saved %s, measured %s\n", n,
+                j->node[n].host, j->node[n].nranks, j->node[n].arrays,
+                human(j->node[n].mapped - j->node[n].segments, a, sizeof a),
+                human(j->node[n].measured, b, sizeof b));
+    fprintf(out, "  time          %.3f s in shared broadcasts (seeding %.3f s, mapping %.3f s), "
+                 "the most of any rank\n",
+            j->seconds, j->seed_seconds, j->map_seconds);
+}
+
+static void table_sites(FILE *out, const job_report *j, int candidates)
+{
+    int any = 0;
+    char a[32], b[32];
+    for (int i = 0; i < j->nsites; i++) {
+        const merged_site *m = &j->sites[i];
+        if (m->candidate != candidates || (!candidates && !m->s.shared))
+            continue;
+        if (!any++)
+            fprintf(out, candidates
+                             ? "  candidates: large broadcasts not shared because not marked, "
+                               "largest saving first\n"
+                             : "  shared sites\n");
+        if (any == 1)
+            fprintf(out, "    %-10s %5s %10s %5s  %-20s %s\n", candidates ? "saving" : "saved",
+                    "calls", "bytes/call", "ranks", candidates ? "MPISHM_SITES name" : "selected by",
+                    "call stack (innermost first)");
+        fprintf(out, "    %-10s %5lu %10s %5d  %-20s ", human(m->saving, a, sizeof a), m->s.calls,
+                human(m->s.max_bytes, b, sizeof b), m->ranks,
+                candidates ? (m->select_as[0] ? m->select_as : "-") : m->selected_by);
+        table_stack(out, &m->s);
+        fputc('\n', out);
+    }
+}
+
+static void table_violations(FILE *out, const job_report *j)
+{
+    char a[32];
+    for (int i = 0; i < j->nviolations; i++) {
+        const wire_violation *v = &j->violations[i].v;
+        if (i == 0)
+            fputs("  writes into shared arrays (MPISHM_PROTECT=warn)\n", out);
+        fprintf(out, "    rank %d wrote %llu page(s) of the array at 0x%llx (%s) from offset %llu: ",
+                j->violations[i].rank, v->count, v->base, human(v->bytes, a, sizeof a),
+                v->offset);
+        table_frame(out, &v->writer);
+        fputs(", marked at ", out);
+        table_frame(out, &v->marked);
+        fputc('\n', out);
+    }
+}
+
+void report_print_table(FILE *out, const job_report *j)
+{
+    table_job(out, j);
+    table_sites(out, j, 1);
+    table_sites(out, j, 0);
+    table_violations(out, j);
+    char *line = NULL;
+    size_t len = 0;
+    FILE *s = open_memstream(&line, &len);
+    if (s) {
+        suggested_sites(s, j);
+        fclose(s);
+    }
+    if (line && len)
+        fprintf(out, "  to share the candidates without editing code, rerun with:\n"
+                     "    MPISHM_SITES=%s\n", line);
+    free(line);
+}

@@ -1,0 +1,198 @@
+/* Call-site table: a small open-addressing hash of whole stacks pointing into a table of
+ * sites keyed by the call's address. Only large broadcasts get here, so one mutex is fine. */
+#include "sites.h"
+
+#include <pthread.h>
+#include <string.h>
+
+const char *const why_not_key[WHY_COUNT] = {"not_marked", "not_selectable", "written",
+                                            "not_contiguous",
+                                            "one_rank_per_node", "failed", "other"};
+
+#define MAX_SITES 256
+#define MAX_STACKS 1024 /* a power of two */
+#define MAX_NAMES 64
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static site_record sites[MAX_SITES];
+static int nsites;
+static struct { uint64_t hash; int used, site, selected; callstack stack; } stacks[MAX_STACKS];
+static char names[MAX_NAMES][128];
+static int nnames;
+
+int sites_configure(const char *list)
+{
+    nnames = 0;
+    for (const char *p = list; p && *p && nnames < MAX_NAMES;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t len = n;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len && len < sizeof names[0]) {
+            memcpy(names[nnames], p, len);
+            names[nnames++][len] = '\0';
+        }
+        p += n;
+    }
+    return nnames;
+}
+
+static uint64_t hash_stack(const callstack *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the addresses */
+    for (int i = 0; i < s->n; i++) {
+        h ^= s->pc[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Does a frame of `s` belong to a function MPISHM_SITES names? Names every frame once. */
+static int stack_selected(const callstack *s)
+{
+    for (int i = 0; i < s->n && nnames; i++) {
+        frame_name f;
+        callsite_name(s->pc[i], &f);
+        for (int k = 0; k < nnames; k++)
+            if (callsite_name_matches(names[k], f.function))
+                return 1;
+    }
+    return 0;
+}
+
+static int same_site(const callstack *a, const callstack *b)
+{
+    int n = a->n < SITE_FRAMES ? a->n : SITE_FRAMES;
+    return n == (b->n < SITE_FRAMES ? b->n : SITE_FRAMES) &&
+           memcmp(a->pc, b->pc, (size_t)n * sizeof a->pc[0]) == 0;
+}
+
+static int site_of_call(const callstack *s)
+{
+    for (int i = 0; i < nsites; i++)
+        if (same_site(&sites[i].stack, s))
+            return i;
+    if (nsites == MAX_SITES)
+        return -1;
+    memset(&sites[nsites], 0, sizeof sites[nsites]);
+    sites[nsites].stack = *s;
+    return nsites++;
+}
+
+int sites_lookup(const callstack *s, int *selected)
+{
+    *selected = 0;
+    if (s->n == 0)
+        return -1;
+    uint64_t h = hash_stack(s);
+    int id = -1;
+    pthread_mutex_lock(&lock);
+    for (size_t probe = 0; probe < MAX_STACKS; probe++) {
+        size_t i = (h + probe) & (MAX_STACKS - 1);
+        if (stacks[i].used && stacks[i].hash == h && stacks[i].stack.n == s->n &&
+            memcmp(stacks[i].stack.pc, s->pc, (size_t)s->n * sizeof s->pc[0]) == 0) {
+            *selected = stacks[i].selected;
+            id = stacks[i].site;
+            break;
+        }
+        if (!stacks[i].used) {
+            id = site_of_call(s);
+            if (id < 0)
+                break;
+            stacks[i].used = 1;
+            stacks[i].hash = h;
+            stacks[i].stack = *s;
+            stacks[i].site = id;
+            stacks[i].selected = *selected = stack_selected(s);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return id;
+}
+
+/* Count [buf, buf+bytes) once per site in the saving estimate; past SITE_BUFFERS distinct
+ * buffers every further call is taken as a new one. */
+static void count_buffer(site_record *r, int shared, int candidate, uintptr_t buf, size_t bytes)
+{
+    int i = 0;
+    while (i < r->nbuffers && (r->buffers[i].addr != buf || r->buffers[i].bytes != bytes))
+        i++;
+    if (i == SITE_BUFFERS) {
+        r->candidate_bytes += candidate ? bytes : 0;
+        r->shared_bytes += shared ? bytes : 0;
+        return;
+    }
+    if (i == r->nbuffers) {
+        r->nbuffers++;
+        r->buffers[i].addr = buf;
+        r->buffers[i].bytes = bytes;
+        r->buffers[i].candidate = r->buffers[i].shared = 0;
+    }
+    if (candidate && !r->buffers[i].candidate) {
+        r->buffers[i].candidate = 1;
+        r->candidate_bytes += bytes;
+    }
+    if (shared && !r->buffers[i].shared) {
+        r->buffers[i].shared = 1;
+        r->shared_bytes += bytes;
+    }
+}
+
+void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes)
+{
+    if (id < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    site_record *r = &sites[id];
+    r->calls++;
+    if (shared)
+        r->shared++;
+    else
+        r->not_shared[why]++;
+    if (origin >= 0 && origin < 3)
+        r->by_origin[origin]++;
+    if (bytes > r->max_bytes)
+        r->max_bytes = bytes;
+    count_buffer(r, shared, !shared && why == WHY_NOT_MARKED, buf, bytes);
+    pthread_mutex_unlock(&lock);
+}
+
+void sites_mark_written(int id)
+{
+    if (id < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    sites[id].written = 1;
+    pthread_mutex_unlock(&lock);
+}
+
+int sites_is_written(int id)
+{
+    if (id < 0)
+        return 0;
+    pthread_mutex_lock(&lock);
+    int written = sites[id].written;
+    pthread_mutex_unlock(&lock);
+    return written;
+}
+
+size_t sites_snapshot(site_record *out, size_t max)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = (size_t)nsites;
+    if (n && max)
+        memcpy(out, sites, (n < max ? n : max) * sizeof *out);
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+void sites_reset(void)
+{
+    pthread_mutex_lock(&lock);
+    memset(stacks, 0, sizeof stacks);
+    nsites = 0;
+    nnames = 0;
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,73 @@
+/* The call sites of large broadcasts on this rank: what each did, for the report, and
+ * whether MPISHM_SITES selects it. A stack is named once, the first time it is seen (to
+ * match MPISHM_SITES); later broadcasts from it cost a capture and a hash lookup. */
+#ifndef MPISHM_SITES_H
+#define MPISHM_SITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callsite.h"
+
+/* Why a large broadcast was not shared (the report's keys, in this order). */
+typedef enum {
+    WHY_NOT_MARKED,     /* not marked (or selected) on every rank */
+    WHY_NOT_SELECTABLE, /* not marked here, and on a stack or not private memory */
+    WHY_WRITTEN,        /* selected without a mark, then written: no longer selected */
+    WHY_NOT_CONTIGUOUS, /* a rank passed a non-contiguous datatype */
+    WHY_ONE_PER_NODE,   /* one rank of the communicator per node: nothing to save */
+    WHY_FAILED,         /* a step failed on some rank: every rank fell back */
+    WHY_OTHER,          /* intercommunicator, one rank, invalid root, MPI error */
+    WHY_COUNT
+} why_not;
+
+extern const char *const why_not_key[WHY_COUNT];
+
+/* A site is the call and its first callers: broadcasts made through one helper function
+ * from several loaders are told apart by their callers. */
+#define SITE_FRAMES 4
+
+/* Distinct buffers remembered per site for the saving estimate. */
+#define SITE_BUFFERS 64
+
+/* One call site: the stack of its first broadcast, and what its broadcasts did. */
+typedef struct site_record {
+    callstack stack;                 /* its first SITE_FRAMES frames identify the site */
+    unsigned long calls, shared;
+    unsigned long not_shared[WHY_COUNT];
+    unsigned long by_origin[3];      /* eligible through region_origin: mark, sites, auto */
+    size_t max_bytes;
+    size_t candidate_bytes;          /* distinct buffers not shared for want of a mark */
+    size_t shared_bytes;             /* distinct buffers shared */
+    int written;                     /* a buffer selected here was written after being shared */
+    int nbuffers;
+    struct { uintptr_t addr; size_t bytes; unsigned char candidate, shared; } buffers[SITE_BUFFERS];
+} site_record;
+
+/* Parse the MPISHM_SITES list (comma-separated function names; blanks around names are
+ * ignored). Returns the number of names. */
+int sites_configure(const char *list);
+
+/* The site of stack `s` (a new one on first sight): its id, or -1 when the tables are full
+ * or the stack is empty. *selected is 1 when a frame of `s` is a function MPISHM_SITES names. */
+int sites_lookup(const callstack *s, int *selected);
+
+/* Record one large broadcast from site `id` into [buf, buf+bytes): shared, or not for
+ * `why`; origin is how the buffer was eligible (region_origin) or -1. */
+void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes);
+
+/* A buffer MPISHM_SITES or MPISHM_AUTO selected at site `id` was written after it was
+ * shared: from now on the site's buffers are left to MPI (copy-on-write kept the data right,
+ * but every written page cost a fault and a copy). */
+void sites_mark_written(int id);
+
+/* Whether sites_mark_written was called for `id` (0 for -1). */
+int sites_is_written(int id);
+
+/* Copy up to `max` site records into out; returns how many sites exist. */
+size_t sites_snapshot(site_record *out, size_t max);
+
+/* Forget every site and name (tests). */
+void sites_reset(void);
+
+#endif

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Run a program under libmpishm with MPISHM_REPORT and judge the report against what the
+program did, as a user reading it would.
+
+    check_report.py --mpiexec M --lib L --ranks N [--cliques K] CASE PROGRAM
+
+CASE:
+  report   sites_check: the JSON's counts, bytes and savings match the program, the two
+           unmarked sites are the candidates in order of saving and named, the stack buffer
+           is not one; the stderr table says the same, with the MPISHM_SITES line
+  sites    sites_check run once for the report, then again with the MPISHM_SITES line the
+           report suggested for the first candidate only: that site is shared, no other
+  auto     sites_check with MPISHM_AUTO=1: every heap array and the static block shared, the
+           stack buffer not; a field rewritten after each broadcast is shared once, then left
+           to MPI, its data right
+  failure  sites_check with segment creation failing on rank 0: the marked array falls back,
+           and the report gives the failed step, its error and the rank
+  memory   sites_check with the report's allocations failing (MPISHM_FAULT=report:...): on
+           rank 0 first (no report, a warning), on rank 0 for the call sites (counts only),
+           on rank 1 (its sites missing, every count right); an unwritable path warns
+  fortran  sites_fortran: the Fortran subroutine and the C function are both named
+           candidates; MPISHM_SITES=load_table (the Fortran name without its underscore)
+           shares the Fortran site and not the C one
+Exit status 0 when every check passed; each failed check is printed."""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+MiB = 1 << 20
+PAGE = os.sysconf("SC_PAGE_SIZE")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def run(args, env, extra_args=()):
+    cmd = [args.mpiexec, "-n", str(args.ranks), "-genv", "LD_PRELOAD", args.lib]
+    if args.cliques:
+        cmd += ["-genv", "MPIR_CVAR_NUM_CLIQUES", str(args.cliques)]
+    for k, v in env.items():
+        cmd += ["-genv", k, v]
+    cmd += [args.program, *extra_args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    sys.stdout.write(p.stdout)
+    sys.stderr.write(p.stderr)
+    check(p.returncode == 0, f"{' '.join(cmd)} exited with {p.returncode}")
+    return p
+
+
+def report_run(args, env=None, extra_args=()):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "report.json")
+        p = run(args, {"MPISHM_REPORT": path, **(env or {})}, extra_args)
+        try:
+            with open(path) as f:
+                return json.load(f), p
+        except (OSError, ValueError) as e:
+            check(False, f"no valid JSON report: {e}")
+            sys.exit(1)
+
+
+def node_sizes(report):
+    return [len(n["ranks"]) for n in report["nodes"]]
+
+
+def saving(report, nbytes):
+    """What one copy per node of an nbytes array saves: nbytes * (ranks on the node - 1)."""
+    return sum(nbytes * (n - 1) for n in node_sizes(report))
+
+
+def site(report, function):
+    """The site whose call stack passes through `function` (the loaders of sites_check)."""
+    found = [s for s in report["sites"]
+             if s["function"] == function or any(c["function"] == function for c in s["callers"])]
+    check(len(found) == 1, f"one site through {function}, found {len(found)}")
+    return found[0] if found else None
+
+
+def program_counts(stdout):
+    m = re.search(r"sites_check: calls (\d+) small (\d+) failures (\d+)", stdout)
+    check(m is not None, "sites_check printed its counts")
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def judge_sites_check_report(args):
+    expect = ["--expect", "cross_sections=shared", "--expect", "mesh=private",
+              "--expect", "basis=private", "--expect", "scratch=private", "--expect", "common=private"]
+    r, p = report_run(args, extra_args=expect)
+    calls, small = program_counts(p.stdout)
+    job = r["job"]
+    check(job["ranks"] == args.ranks, f"job.ranks {job['ranks']} == {args.ranks}")
+    check(job["nodes"] == (args.cliques or 1), f"job.nodes {job['nodes']}")
+    check(job["broadcasts"] == calls, f"job.broadcasts {job['broadcasts']} == {calls} calls made")
+    check(job["below_threshold"] == small, f"below_threshold {job['below_threshold']} == {small}")
+    check(job["shared"] == 1 and job["bytes_shared"] == 8 * MiB,
+          f"one 8 MiB broadcast shared: {job['shared']}, {job['bytes_shared']} bytes")
+    ns = job["not_shared"]
+    check(ns["not_marked"] == 3 and ns["not_selectable"] == 1 and ns["failed"] == 0,
+          f"not shared: 3 not marked, 1 on the stack: {ns}")
+    check(job["arrays_shared"] == job["nodes"], f"one array per node: {job['arrays_shared']}")
+    # one 8 MiB malloc block: every rank maps its whole pages, the partial ones are copied
+    want = saving(r, 8 * MiB)
+    low = sum((8 * MiB - 2 * PAGE) * (n - 1) for n in node_sizes(r))
+    check(low <= job["saved_bytes"] <= want, f"saved {job['saved_bytes']} in [{low}, {want}]")
+    measured = job["saved_bytes_measured"]
+    check(abs(measured - job["saved_bytes"]) <= 0.02 * want,
+          f"measured saving {measured} within 2% of {job['saved_bytes']}")
+    for n in r["nodes"]:
+        check(n["arrays_shared"] == 1 and n["saved_bytes"] >= (8 * MiB - 2 * PAGE) * (len(n["ranks"]) - 1),
+              f"node {n['node']}: one array, saved {n['saved_bytes']}")
+    # the candidates: mesh (4 MiB), the static block (3 MiB), basis (2 MiB), named; the stack
+    # buffer is not one
+    candidates = [s for s in r["sites"] if s["candidate"]]
+    names = [s["select_as"] for s in candidates]
+    check(names == ["load_mesh", "load_common", "load_basis"], f"candidates in order of saving: {names}")
+    for s, nbytes in zip(candidates, (4 * MiB, 3 * MiB, 2 * MiB)):
+        check(s["saving_bytes"] == saving(r, nbytes), f"{s['select_as']}: saving {s['saving_bytes']}"
+              f" == {saving(r, nbytes)}")
+        check(s["broadcasts"] == 1 and s["bytes"] == nbytes and s["ranks"] == args.ranks,
+              f"{s['select_as']}: 1 call of {nbytes} bytes on every rank: {s}")
+        check(s["object"].endswith("sites_check"), f"site in the program: {s['object']}")
+    marked = site(r, "load_cross_sections")
+    if marked:
+        check(marked["selected_by"] == "mark" and marked["shared"] == 1 and not marked["candidate"],
+              f"the marked site is shared by mark: {marked}")
+    scratch = site(r, "use_scratch")
+    if scratch:
+        check(not scratch["candidate"] and scratch["not_shared"]["not_selectable"] == 1,
+              f"the stack buffer is not a candidate: {scratch}")
+    check(r["suggested_sites"] == "load_mesh,load_common,load_basis",
+          f"suggested {r['suggested_sites']!r}")
+    # the table on stderr
+    p = run(args, {"MPISHM_REPORT": "stderr"}, expect)
+    table = p.stderr
+    check(f"libmpishm report: {args.ranks} ranks on {job['nodes']} node(s)" in table,
+          "the table's header")
+    check("1 shared (8.0 MiB)" in table, "the table counts the shared broadcast")
+    rows = [line for line in table.splitlines() if re.match(r"\s+\S+ \S+\s+1\s+\S+ \S+\s+\d+\s+load_", line)]
+    check([row.split()[6] for row in rows] == ["load_mesh", "load_common", "load_basis"],
+          f"the table lists load_mesh, load_common, load_basis: {rows}")
+    check("MPISHM_SITES=load_mesh,load_common,load_basis" in table, "the table's MPISHM_SITES line")
+    return r
+
+
+def judge_sites(args):
+    first, _ = report_run(args)
+    name = first["suggested_sites"].split(",")[0]
+    check(name == "load_mesh", f"the largest candidate is load_mesh: {name}")
+    r, _ = report_run(args, {"MPISHM_SITES": name},
+                      ["--expect", "cross_sections=shared", "--expect", "mesh=shared",
+                       "--expect", "basis=private", "--expect", "scratch=private",
+                       "--expect", "common=private"])
+    mesh, basis = site(r, "load_mesh"), site(r, "load_basis")
+    if mesh:
+        check(mesh["shared"] == 1 and mesh["selected_by"] == "sites" and not mesh["candidate"],
+              f"load_mesh shared by sites: {mesh}")
+        check(mesh["saving_bytes"] == saving(r, 4 * MiB), f"load_mesh saved {mesh['saving_bytes']}")
+    if basis:
+        check(basis["candidate"] and basis["shared"] == 0, f"load_basis still a candidate: {basis}")
+    check(r["job"]["shared"] == 2, f"two broadcasts shared: {r['job']['shared']}")
+    check(r["suggested_sites"] == "load_common,load_basis", f"suggested now {r['suggested_sites']!r}")
+    check(r["options"]["sites"] == [name], f"options.sites {r['options']['sites']}")
+
+
+def judge_auto(args):
+    r, _ = report_run(args, {"MPISHM_AUTO": "1"},
+                      ["--expect", "cross_sections=shared", "--expect", "mesh=shared",
+                       "--expect", "basis=shared", "--expect", "scratch=private",
+                       "--expect", "common=shared", "--rewrite"])
+    job = r["job"]
+    # the three loaders, the static block, and the rewritten field's first broadcast
+    check(job["shared"] == 5 and job["bytes_shared"] == 19 * MiB,
+          f"the heap arrays, the static block and the field's first broadcast shared: "
+          f"{job['shared']}, {job['bytes_shared']} bytes")
+    field = site(r, "rewrite_field")
+    if field:
+        check(field["shared"] == 1 and field["not_shared"]["written"] == 2 and not field["candidate"],
+              f"the field, written after its first broadcast, is no longer selected: {field}")
+    check(job["not_shared"]["not_selectable"] == 1, f"the stack buffer left alone: {job['not_shared']}")
+    for fn in ("load_mesh", "load_basis", "load_common"):
+        s = site(r, fn)
+        if s:
+            check(s["selected_by"] == "auto", f"{fn} selected by auto: {s['selected_by']}")
+    check(r["options"]["auto"] is True, "options.auto")
+
+
+def judge_failure(args):
+    r, _ = report_run(args, {"MPISHM_FAULT": "create:0"},
+                      ["--expect", "cross_sections=private", "--expect", "mesh=private"])
+    job = r["job"]
+    check(job["shared"] == 0 and job["not_shared"]["failed"] == 1,
+          f"the marked broadcast failed and fell back: {job['shared']}, {job['not_shared']}")
+    f = job["failures"]
+    check(len(f) == 1 and f[0]["stage"] == "create" and f[0]["ranks"] == [0] and f[0]["count"] == 1
+          and f[0]["error"], f"one failure, create on rank 0: {f}")
+    marked = site(r, "load_cross_sections")
+    if marked:
+        check(marked["not_shared"]["failed"] == 1 and not marked["candidate"],
+              f"the marked site failed, and is no candidate: {marked}")
+    check(job["arrays_shared"] == 0 and job["saved_bytes"] == 0, "nothing saved")
+    p = run(args, {"MPISHM_REPORT": "stderr", "MPISHM_FAULT": "create:0"})
+    check(re.search(r"failure +create: .+, 1 time\(s\), rank\(s\) 0\n", p.stderr) is not None,
+          "the table names the failed step and the rank")
+
+
+def judge_memory(args):
+    expect = ["--expect", "cross_sections=shared"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "report.json")
+        p = run(args, {"MPISHM_REPORT": path, "MPISHM_FAULT": "report:0@2"}, expect)
+        check("libmpishm[0]: MPISHM_REPORT: no memory for the report" in p.stderr,
+              "rank 0 without memory says so")
+        check(not os.path.exists(path), "and writes no report")
+    r, p = report_run(args, {"MPISHM_FAULT": "report:0@3"}, expect)
+    calls, _ = program_counts(p.stdout)
+    check("MPISHM_REPORT: no memory for every rank's call sites: counts only" in p.stderr,
+          "rank 0 without memory for the sites says so")
+    check(r["sites"] == [] and r["job"]["broadcasts"] == calls and r["job"]["shared"] == 1,
+          f"counts only: {r['job']['broadcasts']} broadcasts, {len(r['sites'])} sites")
+    r, p = report_run(args, {"MPISHM_FAULT": "report:1@1"}, expect)
+    calls, _ = program_counts(p.stdout)
+    check(r["job"]["broadcasts"] == calls and r["job"]["shared"] == 1, "every count right")
+    check(all(s["ranks"] == args.ranks - 1 for s in r["sites"]) and r["sites"],
+          f"rank 1's sites missing: {[s['ranks'] for s in r['sites']]}")
+    p = run(args, {"MPISHM_REPORT": "/nonexistent/dir/r.json"}, expect)
+    check("libmpishm[0]: MPISHM_REPORT: cannot write /nonexistent/dir/r.json (No such file or "
+          "directory)" in p.stderr, "an unwritable report path is named")
+
+
+def judge_fortran(args):
+    r, p = report_run(args)
+    check("sites_fortran: failures 0" in p.stdout, "the Fortran program's data checks")
+    candidates = [s for s in r["sites"] if s["candidate"]]
+    names = [s["function"] for s in candidates]
+    check(names == ["load_table_", "c_load_grid"], f"Fortran and C sites named, by saving: {names}")
+    for s, nbytes in zip(candidates, (4 * MiB, 3 * MiB)):
+        check(s["saving_bytes"] == saving(r, nbytes), f"{s['function']} saving {s['saving_bytes']}")
+        check(any(c["function"] == "MAIN__" for c in s["callers"]), f"called from MAIN__: {s['callers']}")
+    r, p = report_run(args, {"MPISHM_SITES": "load_table"})
+    check("sites_fortran: failures 0" in p.stdout, "the Fortran program's data checks")
+    fortran = [s for s in r["sites"] if s["function"] == "load_table_"]
+    c = [s for s in r["sites"] if s["function"] == "c_load_grid"]
+    check(len(fortran) == 1 and fortran[0]["shared"] == 1 and fortran[0]["selected_by"] == "sites",
+          f"load_table shared by sites: {fortran}")
+    check(len(c) == 1 and c[0]["candidate"] and c[0]["shared"] == 0, f"c_load_grid not shared: {c}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mpiexec", required=True)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--ranks", type=int, default=3)
+    ap.add_argument("--cliques", type=int, default=0)
+    ap.add_argument("case", choices=["report", "sites", "auto", "failure", "memory", "fortran"])
+    ap.add_argument("program")
+    args = ap.parse_args()
+    {"report": judge_sites_check_report, "sites": judge_sites, "auto": judge_auto,
+     "failure": judge_failure, "memory": judge_memory, "fortran": judge_fortran}[args.case](args)
+    if failures:
+        print(f"check_report: {len(failures)} check(s) failed", file=sys.stderr)
+        return 1
+    print("check_report: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

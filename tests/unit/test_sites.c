@@ -1,0 +1,116 @@
+/* Call sites (src/sites.c, src/callsite.c): MPISHM_SITES parsing and matching, one record per
+ * call and callers, the saving estimate from distinct buffers. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "callsite.h"
+#include "sites.h"
+
+TestSuite(sites, .init = sites_reset);
+
+static callstack stack_of(int n, ...)
+{
+    callstack s = {.n = n};
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        s.pc[i] = va_arg(ap, uintptr_t);
+    va_end(ap);
+    return s;
+}
+
+Test(sites, configure_splits_and_trims)
+{
+    cr_expect_eq(sites_configure(""), 0);
+    cr_expect_eq(sites_configure(NULL), 0);
+    cr_expect_eq(sites_configure(" load_mesh , load_basis,,read_xs "), 3);
+    cr_expect_eq(sites_configure(",,, ,"), 0);
+}
+
+Test(sites, names_match_exactly_or_without_fortran_underscore)
+{
+    cr_expect(callsite_name_matches("load_mesh", "load_mesh"));
+    cr_expect(callsite_name_matches("load_table", "load_table_"), "gfortran's external name");
+    cr_expect(callsite_name_matches("load_table_", "load_table_"));
+    cr_expect(!callsite_name_matches("load", "load_mesh"), "no prefix match");
+    cr_expect(!callsite_name_matches("load_mesh_", "load_mesh"));
+    cr_expect(!callsite_name_matches("", ""), "an empty name selects nothing");
+    cr_expect(!callsite_name_matches("load_table", "load_table__"));
+}
+
+Test(sites, one_record_per_call_and_callers)
+{
+    callstack a = stack_of(3, 0x1000, 0x2000, 0x3000), b = stack_of(3, 0x1000, 0x2100, 0x3000);
+    int sel;
+    int ia = sites_lookup(&a, &sel);
+    cr_expect_eq(sel, 0);
+    int ib = sites_lookup(&b, &sel);
+    cr_expect_geq(ia, 0);
+    cr_expect_neq(ia, ib, "same call, other caller: another site");
+    cr_expect_eq(sites_lookup(&a, &sel), ia, "the same stack again");
+    callstack deeper = stack_of(6, 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6000);
+    callstack other_root = stack_of(6, 0x1000, 0x2000, 0x3000, 0x4000, 0x5100, 0x6100);
+    int id = sites_lookup(&deeper, &sel);
+    cr_expect_eq(sites_lookup(&other_root, &sel), id,
+                 "frames beyond the first SITE_FRAMES do not split a site");
+    callstack empty = {.n = 0};
+    cr_expect_eq(sites_lookup(&empty, &sel), -1);
+}
+
+Test(sites, counts_and_distinct_buffers)
+{
+    callstack a = stack_of(2, 0x1000, 0x2000);
+    int sel, id = sites_lookup(&a, &sel);
+    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x10000, 4096);
+    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x10000, 4096); /* the same buffer again */
+    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x20000, 8192);
+    sites_record(id, 1, WHY_NOT_MARKED, 1, 0x20000, 8192);
+    sites_record(id, 0, WHY_NOT_CONTIGUOUS, -1, 0x30000, 1 << 20);
+    sites_record(-1, 1, WHY_OTHER, 0, 0x40000, 1); /* no site: ignored */
+    site_record r[4];
+    cr_assert_eq(sites_snapshot(r, 4), 1);
+    cr_expect_eq(r[0].calls, 5);
+    cr_expect_eq(r[0].shared, 1);
+    cr_expect_eq(r[0].not_shared[WHY_NOT_MARKED], 3);
+    cr_expect_eq(r[0].not_shared[WHY_NOT_CONTIGUOUS], 1);
+    cr_expect_eq(r[0].by_origin[1], 1, "selected by MPISHM_SITES once");
+    cr_expect_eq(r[0].max_bytes, 1 << 20);
+    cr_expect_eq(r[0].candidate_bytes, 4096 + 8192, "each unmarked buffer once");
+    cr_expect_eq(r[0].shared_bytes, 8192);
+}
+
+Test(sites, many_buffers_still_count)
+{
+    callstack a = stack_of(1, 0x1000);
+    int sel, id = sites_lookup(&a, &sel);
+    for (int i = 0; i < SITE_BUFFERS + 10; i++)
+        sites_record(id, 0, WHY_NOT_MARKED, -1, 0x100000 + (uintptr_t)i * 4096, 100);
+    site_record r;
+    cr_assert_eq(sites_snapshot(&r, 1), 1);
+    cr_expect_eq(r.candidate_bytes, (SITE_BUFFERS + 10) * 100);
+}
+
+/* A loader as an application has one: its name is on the stack of the lookup. */
+__attribute__((noinline)) int named_loader(int *selected)
+{
+    callstack s;
+    callsite_capture(&s);
+    int id = sites_lookup(&s, selected);
+    __asm__ volatile("" ::: "memory"); /* no tail call: keep this frame */
+    return id;
+}
+
+Test(sites, selection_by_a_function_on_the_stack)
+{
+    int sel = -1;
+    cr_assert_eq(sites_configure("some_other_function"), 1);
+    cr_expect_geq(named_loader(&sel), 0);
+    cr_expect_eq(sel, 0, "not named");
+    sites_reset();
+    cr_assert_eq(sites_configure("unrelated, named_loader"), 2);
+    cr_expect_geq(named_loader(&sel), 0);
+    cr_expect_eq(sel, 1, "named in MPISHM_SITES");
+    cr_expect_geq(named_loader(&sel), 0);
+    cr_expect_eq(sel, 1, "the cached decision");
+}
