@@ -81,8 +81,22 @@ static void note_below_threshold(const void *buf, size_t bytes, MPI_Comm comm)
             "(%zu bytes)", bytes, bcast_cfg.threshold);
 }
 
+/* The bytes from the buffer's start that MPI writes for `count` elements of `type`. */
+static size_t type_span(MPI_Count count, MPI_Datatype type)
+{
+    MPI_Count lb, extent, tlb, textent;
+    if (PMPI_Type_get_extent_x(type, &lb, &extent) != MPI_SUCCESS ||
+        PMPI_Type_get_true_extent_x(type, &tlb, &textent) != MPI_SUCCESS || tlb < 0 ||
+        extent < 0 || textent < 0)
+        return SIZE_MAX;
+    size_t span = (size_t)tlb + (size_t)textent;
+    if ((size_t)(count - 1) > (SIZE_MAX - span) / ((size_t)extent ? (size_t)extent : 1))
+        return SIZE_MAX;
+    return span + (size_t)(count - 1) * (size_t)extent;
+}
+
 int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
-                    MPI_Comm comm, size_t *bytes)
+                    MPI_Comm comm, size_t *bytes, size_t *span)
 {
     /* Only tests whose answer is the same on every rank of a correct program may skip the
      * agreement: "nothing marked here" is not one of them (another rank may have marked). */
@@ -112,10 +126,11 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
         return 0;
     }
     /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
-    *bytes = total;
+    *bytes = *span = total;
     if (!type_is_dense(type)) {
         log_msg(2, "datatype is not contiguous: not shared");
         *bytes = 0;
+        *span = type_span(count, type);
     }
     return 1;
 }
@@ -313,6 +328,15 @@ static int map_over_buffer(attempt *a)
 {
     layout *l = &a->lay;
     int rc = 0, lost = 0;
+    region r;
+    /* Strict mode: an earlier broadcast's read-only pages of this array become writable
+     * copy-on-write again first; this broadcast's partial pages may lie among them. */
+    if (protect_current() != PROTECT_OFF && region_find((uintptr_t)a->buf, a->bytes, &r) &&
+        r.shared) {
+        size_t page = bcast_cfg.page;
+        uintptr_t lo = r.base & ~(uintptr_t)(page - 1);
+        protect_remove(lo, ((r.base + r.bytes + page - 1) & ~(uintptr_t)(page - 1)) - lo);
+    }
     if (l->map_len) {
         rc = staged(FAULT_REMAP, 0);
         if (rc == 0)
@@ -335,7 +359,6 @@ static int map_over_buffer(attempt *a)
             lost = seg_read(&a->own, (char *)a->buf + a->bytes - l->tail_len, l->tail_len,
                             l->offset + a->bytes - l->tail_len);
     }
-    region r;
     unsigned long dev = 0, ino = 0;
     if (rc == 0 && seg_identity(&a->own, &dev, &ino) != 0)
         dev = ino = 0;
@@ -411,6 +434,10 @@ static int select_unmarked(attempt *a)
         return 0;
     }
     uintptr_t start = (uintptr_t)a->buf;
+    /* A buffer that grew over an earlier selection: that one ends first (its pages become
+     * private and writable again, also in strict mode). A marked array there is not ours. */
+    if (retire_selected(start, a->bytes) != 0)
+        return 0;
     if (!procmaps_not_a_stack(start, start + a->bytes)) {
         log_msg(2, "broadcast of %zu bytes at %p not selected: not private writable memory, or "
                 "a stack", a->bytes, a->buf);
@@ -419,7 +446,7 @@ static int select_unmarked(attempt *a)
     }
     region_origin origin = a->by_site ? ORIGIN_SITES : ORIGIN_AUTO;
     if (region_add_from(start, a->bytes, origin, a->call_pc) != 0)
-        return 0; /* overlaps a marked array: not shared */
+        return 0;
     a->implicit = 1;
     a->origin = (int)origin;
     return 1;
@@ -436,7 +463,7 @@ static int written_since_shared(attempt *a, const region *r)
     layout l;
     layout_compute(&l, r->base, r->bytes, bcast_cfg.page);
     long written = procmaps_private_pages(l.map_start, r->shared_bytes);
-    if (written == 0)
+    if (written <= 0) /* -1: pagemap unreadable, nothing known: keep sharing */
         return 0;
     log_msg(1, "the array at %p (%zu bytes, selected by %s) was written after it was shared: "
             "its call site is left to MPI from now on", (void *)r->base, r->bytes,
@@ -467,14 +494,16 @@ static int agree_eligible(attempt *a, int *eligible)
             a->unselectable = !procmaps_not_a_stack(start, start + a->bytes);
         }
     }
-    long long v[4] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes};
+    /* the reasons ride along, so that every rank reports the same one */
+    long long v[6] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
+                      -(long long)a->written, -(long long)a->unselectable};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
-    int rc = wait_allreduce(v, 4, MPI_LONG_LONG, MPI_MIN, a->comm);
+    int rc = wait_allreduce(v, 6, MPI_LONG_LONG, MPI_MIN, a->comm);
     *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
-    a->why = v[2] != -v[3] ? WHY_NOT_CONTIGUOUS
-             : a->written ? WHY_WRITTEN
-             : a->unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
+    a->why = v[2] != -v[3] || v[2] == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
+             : v[4] ? WHY_WRITTEN
+             : v[5] ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);
     if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v[1] == 1)
@@ -484,22 +513,29 @@ static int agree_eligible(attempt *a, int *eligible)
     return rc;
 }
 
-/* MPI_Bcast is about to write into buf itself. If an earlier broadcast shared the array,
- * those writes would turn every page into a private copy while the mapping still pinned the
- * old segment, and the registry would still call the array shared: take private pages
- * first (local, no communication). */
-static void make_private_for_fallback(const void *buf, size_t bytes)
+/* MPI_Bcast is about to write [buf, buf+span) itself. If an earlier broadcast shared an
+ * array there (the same one, or one the new buffer overlaps), those writes would turn its
+ * pages into private copies while the mapping still pinned the old segment, and the
+ * registry would still call it shared (in strict mode MPI's writes would even fault): take
+ * private pages first (local, no communication). */
+static void make_private_for_fallback(const void *buf, size_t span)
 {
-    region r;
-    if (bytes == 0 || !region_find((uintptr_t)buf, bytes, &r) || !r.shared)
-        return;
-    if (unshare_region(&r, 1) == 0)
-        region_set_shared(r.base, 0, 0, 0);
+    uintptr_t start = (uintptr_t)buf;
+    size_t len = span > UINTPTR_MAX - start ? UINTPTR_MAX - start : span;
+    region found[16];
+    size_t n, from = 0;
+    do {
+        n = region_overlapping(start, len, from, found, 16);
+        for (size_t i = 0; i < n; i++)
+            if (found[i].shared && unshare_region(&found[i], 1) == 0)
+                region_set_shared(found[i].base, 0, 0, 0);
+        from += n;
+    } while (n == 16);
 }
 
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
-int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
+int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done)
 {
     *done = 0;
     if (inside)
@@ -563,7 +599,7 @@ int bcast_shared(void *buf, size_t bytes, int root, MPI_Comm comm, int *done)
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
-        make_private_for_fallback(buf, bytes);
+        make_private_for_fallback(buf, span);
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */
         region_remove((uintptr_t)buf, NULL);

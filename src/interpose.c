@@ -9,11 +9,11 @@
 static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int root,
                           MPI_Comm comm, int *rc)
 {
-    size_t bytes;
+    size_t bytes, span;
     int done = 0;
-    if (!bcast_candidate(buf, count, type, root, comm, &bytes))
+    if (!bcast_candidate(buf, count, type, root, comm, &bytes, &span))
         return 0;
-    *rc = bcast_shared(buf, bytes, root, comm, &done);
+    *rc = bcast_shared(buf, bytes, span, root, comm, &done);
     return done || *rc != MPI_SUCCESS;
 }
 

@@ -1,6 +1,8 @@
+#define _GNU_SOURCE
 #include "procmaps.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,4 +99,27 @@ long procmaps_private_pages(uintptr_t start, size_t len)
     return found;
 }
 
-int procmaps_not_a_stack(uintptr_t start, uintptr_t end) { return scan_maps(start, end, 1); }
+/* The calling thread's stack, also when the application gave it without a guard page
+ * (pthread_attr_setstack, a guard size of 0). Asked once per thread. */
+static int on_own_stack(uintptr_t start, uintptr_t end)
+{
+    static __thread uintptr_t lo, hi;
+    static __thread int known;
+    if (!known) {
+        pthread_attr_t attr;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+                lo = (uintptr_t)addr, hi = (uintptr_t)addr + size;
+            pthread_attr_destroy(&attr);
+        }
+        known = 1;
+    }
+    return start < hi && end > lo;
+}
+
+int procmaps_not_a_stack(uintptr_t start, uintptr_t end)
+{
+    return !on_own_stack(start, end) && scan_maps(start, end, 1);
+}

@@ -10,8 +10,9 @@
 int procmaps_private_writable(uintptr_t start, uintptr_t end);
 
 /* The same, and no part of [start, end) lies in a mapping right above an inaccessible one,
- * which is how every thread stack glibc makes looks (its guard page below it): what
- * MPISHM_AUTO and MPISHM_SITES may share without a mark. */
+ * which is how every thread stack glibc makes looks (its guard page below it), and none in
+ * the calling thread's own stack (even one without a guard page): what MPISHM_AUTO and
+ * MPISHM_SITES may share without a mark. */
 int procmaps_not_a_stack(uintptr_t start, uintptr_t end);
 
 /* How many pages of [start, start+len) (page aligned) are private anonymous pages: for a

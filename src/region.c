@@ -125,6 +125,19 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
     return rc;
 }
 
+size_t region_overlapping(uintptr_t start, size_t len, size_t skip, region *out, size_t max)
+{
+    uintptr_t end = start + len < start ? UINTPTR_MAX : start + len;
+    size_t copied = 0;
+    if (len == 0 || region_count() == 0)
+        return 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = first_ending_after(start) + skip; i < count && items[i].base < end && copied < max; i++)
+        out[copied++] = items[i];
+    pthread_mutex_unlock(&lock);
+    return copied;
+}
+
 size_t region_take_overlapping(uintptr_t start, size_t len, region *out, size_t max)
 {
     uintptr_t end = start + len < start ? UINTPTR_MAX : start + len;

@@ -44,6 +44,10 @@ int region_find(uintptr_t addr, size_t bytes, region *out);
  * (dev, ino); shared_bytes 0 records that it is private again. Returns 0 or MPISHM_ENOTMARKED. */
 int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino);
 
+/* Copy into out[] up to `max` arrays that overlap [start, start+len), skipping the first
+ * `skip` of them (address order). Returns how many were copied. */
+size_t region_overlapping(uintptr_t start, size_t len, size_t skip, region *out, size_t max);
+
 /* Remove up to `max` arrays that overlap [start, start+len), copying them into out[].
  * Returns how many were removed (call again while it returns max). Cheap when nothing is
  * marked in that range. */

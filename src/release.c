@@ -31,6 +31,25 @@ int unshare_region(const region *r, int keep)
     return mem_make_private((void *)l.map_start, l.map_len, keep) ? MPISHM_ESYSTEM : 0;
 }
 
+int retire_selected(uintptr_t start, size_t len)
+{
+    region r[16];
+    size_t n, from = 0;
+    do { /* first look: any array marked by the application stays, and so does the rest */
+        n = region_overlapping(start, len, from, r, 16);
+        for (size_t i = 0; i < n; i++)
+            if (r[i].origin == ORIGIN_MARK)
+                return MPISHM_EOVERLAP;
+        from += n;
+    } while (n == 16);
+    while ((n = region_overlapping(start, len, 0, r, 16)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            unshare_region(&r[i], 1);
+            region_remove(r[i].base, NULL);
+        }
+    return 0;
+}
+
 /* Drop every mark inside the block [p, p+len) that is being freed or moved. Content is kept
  * when the caller still needs it (realloc) or when a mark reaches outside the block. */
 static void release_block(void *p, size_t len, int keep)

@@ -9,4 +9,9 @@
  * `keep` is set. Returns 0 or MPISHM_ESYSTEM. */
 int unshare_region(const region *r, int keep);
 
+/* Make room in [start, start+len) for a new array: the arrays there that were selected
+ * without a mark (MPISHM_SITES, MPISHM_AUTO) are unshared (content kept) and forgotten.
+ * Returns 0, or MPISHM_EOVERLAP when a marked array is there (nothing is changed then). */
+int retire_selected(uintptr_t start, size_t len);
+
 #endif

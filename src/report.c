@@ -106,21 +106,18 @@ static int same_site(const wire_site *a, const wire_site *b)
     return 1;
 }
 
-/* Fold site `from` into `into` (two records of one rank). */
-static void fold_site(wire_site *into, const wire_site *from)
+static void to_wire(const site_record *r, wire_site *w)
 {
-    into->calls += from->calls;
-    into->shared += from->shared;
-    for (int k = 0; k < WHY_COUNT; k++)
-        into->not_shared[k] += from->not_shared[k];
-    for (int k = 0; k < 3; k++)
-        into->by_origin[k] += from->by_origin[k];
-    if (from->max_bytes > into->max_bytes)
-        into->max_bytes = from->max_bytes;
-    into->candidate_bytes += from->candidate_bytes;
-    into->shared_bytes += from->shared_bytes;
+    w->calls = r->calls;
+    w->shared = r->shared;
+    memcpy(w->not_shared, r->not_shared, sizeof w->not_shared);
+    memcpy(w->by_origin, r->by_origin, sizeof w->by_origin);
+    w->max_bytes = r->max_bytes;
+    w->candidate_bytes = r->candidate_bytes;
+    w->shared_bytes = r->shared_bytes;
 }
 
+/* This rank's sites, named, those that are one site once named folded together. */
 static size_t local_sites(wire_site **out)
 {
     size_t n = sites_snapshot(NULL, 0);
@@ -133,34 +130,30 @@ static size_t local_sites(wire_site **out)
     }
     size_t now = sites_snapshot(rec, n);
     n = now < n ? now : n;
-    for (size_t i = 0; i < n; i++) {
-        const site_record *r = &rec[i];
-        int frames = r->stack.n < SITE_FRAMES ? r->stack.n : SITE_FRAMES;
-        for (int k = 0; k < frames; k++) {
-            name_frame(r->stack.pc[k], &w[i].frame[k]);
-            w[i].nframes = k + 1;
-            if (strcmp(w[i].frame[k].function, "main") == 0)
-                break; /* what lies beyond is the C library starting the program */
-        }
-        w[i].calls = r->calls;
-        w[i].shared = r->shared;
-        memcpy(w[i].not_shared, r->not_shared, sizeof w[i].not_shared);
-        memcpy(w[i].by_origin, r->by_origin, sizeof w[i].by_origin);
-        w[i].max_bytes = r->max_bytes;
-        w[i].candidate_bytes = r->candidate_bytes;
-        w[i].shared_bytes = r->shared_bytes;
-    }
-    free(rec);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
+        wire_site *site = &w[kept];
+        memset(site, 0, sizeof *site);
+        int frames = rec[i].stack.n < SITE_FRAMES ? rec[i].stack.n : SITE_FRAMES;
+        for (int k = 0; k < frames; k++) {
+            name_frame(rec[i].stack.pc[k], &site->frame[k]);
+            site->nframes = k + 1;
+            if (strcmp(site->frame[k].function, "main") == 0)
+                break; /* what lies beyond is the C library starting the program */
+        }
         size_t k = 0;
-        while (k < kept && !same_site(&w[k], &w[i]))
+        while (k < kept && !same_site(&w[k], site))
             k++;
-        if (k < kept)
-            fold_site(&w[k], &w[i]);
-        else
-            w[kept++] = w[i];
+        if (k < kept) {
+            sites_merge(&rec[k], &rec[i]);
+            to_wire(&rec[k], &w[k]);
+        } else {
+            rec[kept] = rec[i];
+            to_wire(&rec[kept], site);
+            kept++;
+        }
     }
+    free(rec);
     *out = w;
     return kept;
 }
@@ -307,7 +300,8 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
     for (int k = 0; k < 3; k++)
         m->s.by_origin[k] += w->by_origin[k];
     m->ranks++;
-    m->candidate |= w->not_shared[WHY_NOT_MARKED] > 0;
+    /* with MPISHM_AUTO every buffer that could be selected was: nothing left to suggest */
+    m->candidate |= w->not_shared[WHY_NOT_MARKED] > 0 && !bcast_cfg.auto_select;
     /* accumulators: [site][node][candidate 0 / shared 1] */
     node_acc *c = &acc[((size_t)i * j->nodes + r->node) * 2];
     unsigned long long b[2] = {w->candidate_bytes, w->shared_bytes};
@@ -583,6 +577,9 @@ int report_finish(const char *dest)
     int rank, size, nodes;
     PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
     PMPI_Comm_size(MPI_COMM_WORLD, &size);
+    /* every rank's last shared broadcast has mapped its pages: the measurement sees them */
+    PMPI_Barrier(MPI_COMM_WORLD);
+    int rc = MPI_SUCCESS;
     rank_summary me;
     size_t blob_bytes;
     char *blob = collect(&me, &blob_bytes); /* NULL: the summary goes alone */
@@ -599,8 +596,7 @@ int report_finish(const char *dest)
         counts = calloc((size_t)size, sizeof *counts);
         displs = calloc((size_t)size, sizeof *displs);
     }
-    int rc = MPI_SUCCESS;
-    if (!agreed(rank != 0 || (all && counts && displs))) {
+    if (rc != MPI_SUCCESS || !agreed(rank != 0 || (all && counts && displs))) {
         if (rank == 0)
             log_warn("MPISHM_REPORT: no memory for the report");
         goto out;

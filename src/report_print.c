@@ -76,7 +76,10 @@ static void json_options(FILE *out, const job_report *j)
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
             len--;
         if (len) {
-            fprintf(out, "%s\"%.*s\"", first ? "" : ", ", (int)len, p);
+            char name[1024];
+            snprintf(name, sizeof name, "%.*s", (int)len, p);
+            fputs(first ? "" : ", ", out);
+            json_string(out, name);
             first = 0;
         }
         p += n;

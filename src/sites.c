@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "log.h"
+
 const char *const why_not_key[WHY_COUNT] = {"not_marked", "not_selectable", "written",
                                             "not_contiguous",
                                             "one_rank_per_node", "failed", "other"};
@@ -17,7 +19,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static site_record sites[MAX_SITES];
 static int nsites;
 static struct { uint64_t hash; int used, site, selected; callstack stack; } stacks[MAX_STACKS];
-static char names[MAX_NAMES][128];
+static char names[MAX_NAMES][256];
 static int nnames;
 
 int sites_configure(const char *list)
@@ -32,6 +34,9 @@ int sites_configure(const char *list)
         if (len && len < sizeof names[0]) {
             memcpy(names[nnames], p, len);
             names[nnames++][len] = '\0';
+        } else if (len) {
+            log_msg(0, "MPISHM_SITES: a name of %zu characters is too long (at most %zu); "
+                    "ignored", len, sizeof names[0] - 1);
         }
         p += n;
     }
@@ -138,6 +143,29 @@ static void count_buffer(site_record *r, int shared, int candidate, uintptr_t bu
         r->buffers[i].shared = 1;
         r->shared_bytes += bytes;
     }
+}
+
+void sites_merge(site_record *into, const site_record *from)
+{
+    into->calls += from->calls;
+    into->shared += from->shared;
+    for (int k = 0; k < WHY_COUNT; k++)
+        into->not_shared[k] += from->not_shared[k];
+    for (int k = 0; k < 3; k++)
+        into->by_origin[k] += from->by_origin[k];
+    if (from->max_bytes > into->max_bytes)
+        into->max_bytes = from->max_bytes;
+    into->written |= from->written;
+    size_t listed_candidate = 0, listed_shared = 0;
+    for (int i = 0; i < from->nbuffers; i++) {
+        const __typeof__(from->buffers[0]) *b = &from->buffers[i];
+        listed_candidate += b->candidate ? b->bytes : 0;
+        listed_shared += b->shared ? b->bytes : 0;
+        count_buffer(into, b->shared, b->candidate, b->addr, b->bytes);
+    }
+    /* what `from` counted past its list of distinct buffers */
+    into->candidate_bytes += from->candidate_bytes - listed_candidate;
+    into->shared_bytes += from->shared_bytes - listed_shared;
 }
 
 void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes)

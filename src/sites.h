@@ -64,6 +64,10 @@ void sites_mark_written(int id);
 /* Whether sites_mark_written was called for `id` (0 for -1). */
 int sites_is_written(int id);
 
+/* Fold record `from` into `into` (two sites that prove to be one once named): counts add
+ * up, a buffer both saw counts once. */
+void sites_merge(site_record *into, const site_record *from);
+
 /* Copy up to `max` site records into out; returns how many sites exist. */
 size_t sites_snapshot(site_record *out, size_t max);
 

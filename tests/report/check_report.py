@@ -15,6 +15,10 @@ CASE:
            to MPI, its data right
   failure  sites_check with segment creation failing on rank 0: the marked array falls back,
            and the report gives the failed step, its error and the rank
+  grow     sites_check --grow under MPISHM_AUTO=1 and MPISHM_PROTECT=readonly: a buffer
+           broadcast at 2, 4, then 2 MiB is shared each time, and a strided broadcast into
+           it afterwards (MPI writing pages shared before) neither stops the rank nor counts
+           as a write by the application
   memory   sites_check with the report's allocations failing (MPISHM_FAULT=report:...): on
            rank 0 first (no report, a warning), on rank 0 for the call sites (counts only),
            on rank 1 (its sites missing, every count right); an unwritable path warns
@@ -211,6 +215,17 @@ def judge_failure(args):
           "the table names the failed step and the rank")
 
 
+def judge_grow(args):
+    r, p = report_run(args, {"MPISHM_AUTO": "1", "MPISHM_PROTECT": "readonly"}, ["--grow"])
+    check("stops this rank" not in p.stderr and "written after" not in p.stderr,
+          "no write reported: only MPI wrote, after the library made the pages private")
+    s = site(r, "grow_buffer")
+    if s:
+        check(s["shared"] == 3 and s["not_shared"]["not_contiguous"] == 1,
+              f"three sizes shared, the strided one left to MPI: {s}")
+    check(r["job"]["not_shared"]["written"] == 0, f"nothing counted as written: {r['job']['not_shared']}")
+
+
 def judge_memory(args):
     expect = ["--expect", "cross_sections=shared"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -259,11 +274,12 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--ranks", type=int, default=3)
     ap.add_argument("--cliques", type=int, default=0)
-    ap.add_argument("case", choices=["report", "sites", "auto", "failure", "memory", "fortran"])
+    ap.add_argument("case", choices=["report", "sites", "auto", "failure", "grow", "memory",
+                                     "fortran"])
     ap.add_argument("program")
     args = ap.parse_args()
     {"report": judge_sites_check_report, "sites": judge_sites, "auto": judge_auto,
-     "failure": judge_failure, "memory": judge_memory, "fortran": judge_fortran}[args.case](args)
+     "failure": judge_failure, "grow": judge_grow, "memory": judge_memory, "fortran": judge_fortran}[args.case](args)
     if failures:
         print(f"check_report: {len(failures)} check(s) failed", file=sys.stderr)
         return 1

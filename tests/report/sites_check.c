@@ -2,11 +2,14 @@
  * broadcast and one large broadcast into a stack buffer: what the report, MPISHM_SITES and
  * MPISHM_AUTO are judged on.
  *
- *   sites_check [--expect NAME=shared|private ...] [--repeat N] [--rewrite]
+ *   sites_check [--expect NAME=shared|private ...] [--repeat N] [--rewrite] [--grow]
  *
  * NAME is one of cross_sections (8 MiB, marked), mesh (4 MiB), basis (2 MiB), scratch (2 MiB
  * on the stack), common (3 MiB of static data, as a Fortran COMMON block). --rewrite adds a
- * 2 MiB field broadcast three times and rescaled in place by every rank after each broadcast. Every rank checks every byte of every array. Rank 0 prints what the program
+ * 2 MiB field broadcast three times and rescaled in place by every rank after each broadcast.
+ * --grow adds broadcasts of 2, 4 and 2 MiB into one 4 MiB buffer, then a strided (vector
+ * datatype) broadcast into it: MPI itself writes pages an earlier broadcast shared. The root
+ * fills the buffer once: no rank writes it after a broadcast (strict mode may watch). Every rank checks every byte of every array. Rank 0 prints what the program
  * did ("sites_check: ..." lines) for the test's judge. Exit status 0 when all checks pass. */
 #include <mpi.h>
 #include <stdint.h>
@@ -117,6 +120,31 @@ __attribute__((noinline)) static void rewrite_field(void)
     free(field);
 }
 
+__attribute__((noinline)) static void grow_buffer(void)
+{
+    size_t n = 4 << 20;
+    unsigned char *buf = malloc(n);
+    size_t sizes[3] = {2 << 20, 4 << 20, 2 << 20};
+    fill_on_root(buf, n, 20);
+    for (int round = 0; round < 3; round++) {
+        bcast(buf, sizes[round]);
+        verify("grown buffer", buf, sizes[round], 20);
+    }
+    /* every other 4 KiB block, as a vector of 1024 blocks: not contiguous, never shared */
+    MPI_Datatype every_other;
+    MPI_Type_vector(256, 4096, 8192, MPI_BYTE, &every_other);
+    MPI_Type_commit(&every_other);
+    MPI_Bcast(buf, 1, every_other, 0, MPI_COMM_WORLD);
+    calls++;
+    for (size_t i = 0; i < (size_t)256 * 8192; i += 8192)
+        if (buf[i] != pattern(i, 20) || buf[i + 4095] != pattern(i + 4095, 20)) {
+            CHECK(0, "strided broadcast: block at %zu wrong", i);
+            break;
+        }
+    MPI_Type_free(&every_other);
+    free(buf);
+}
+
 /* A large broadcast into a stack buffer: MPISHM_AUTO must leave it alone. */
 __attribute__((noinline)) static void use_scratch(void)
 {
@@ -135,10 +163,12 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    int repeat = 1, rewrite = 0;
+    int repeat = 1, rewrite = 0, grow = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--rewrite") == 0) {
             rewrite = 1;
+        } else if (strcmp(argv[i], "--grow") == 0) {
+            grow = 1;
         } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
             repeat = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc) {
@@ -168,6 +198,8 @@ int main(int argc, char **argv)
         load_common();
         if (rewrite)
             rewrite_field();
+        if (grow)
+            grow_buffer();
         int small[16] = {0};
         MPI_Bcast(small, 16, MPI_INT, 0, MPI_COMM_WORLD);
         calls++, small_calls++;

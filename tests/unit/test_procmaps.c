@@ -165,6 +165,20 @@ Test(procmaps, other_thread_stack)
     cr_expect_eq((intptr_t)result & 2, 0, "but a stack");
 }
 
+Test(procmaps, thread_stack_without_guard)
+{
+    /* an application may give a thread no guard page: its own stack is still known */
+    pthread_attr_t attr;
+    pthread_t t;
+    void *result;
+    cr_assert_eq(pthread_attr_init(&attr), 0);
+    cr_assert_eq(pthread_attr_setguardsize(&attr, 0), 0);
+    cr_assert_eq(pthread_create(&t, &attr, thread_local_check, NULL), 0);
+    cr_assert_eq(pthread_join(t, &result), 0);
+    pthread_attr_destroy(&attr);
+    cr_expect_eq((intptr_t)result & 2, 0, "a stack without a guard page");
+}
+
 Test(procmaps, not_a_stack)
 {
     volatile char local[64];
