@@ -1,6 +1,8 @@
 /* Call sites (src/sites.c, src/callsite.c): MPISHM_SITES parsing and matching, one record per
  * call and callers, the saving estimate from distinct buffers. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -113,4 +115,25 @@ Test(sites, selection_by_a_function_on_the_stack)
     cr_expect_eq(sel, 1, "named in MPISHM_SITES");
     cr_expect_geq(named_loader(&sel), 0);
     cr_expect_eq(sel, 1, "the cached decision");
+}
+
+static void redirect(void)
+{
+    sites_reset();
+    cr_redirect_stderr();
+}
+
+Test(sites, too_long_a_name_is_named_and_ignored, .init = redirect)
+{
+    char list[400];
+    memset(list, 'f', 300);
+    strcpy(list + 300, ",load_mesh");
+    cr_expect_eq(sites_configure(list), 1, "the other name stays");
+    fflush(stderr);
+    char out[512] = "";
+    size_t n = fread(out, 1, sizeof out - 1, cr_get_redirected_stderr());
+    out[n] = '\0';
+    cr_expect_not_null(
+        strstr(out, "MPISHM_SITES: a name of 300 characters is too long (at most 255); ignored"),
+        "%s", out);
 }
