@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "memstat.h"
@@ -37,10 +38,16 @@ static const char *const method_names[] = {"plain", "mpishm", "window", "memcpy"
 static int rank, nranks, nodes;
 static MPI_Comm node_comm; /* for the per-node memory sums, made once before any timing */
 
+/* Bad arguments are the same on every rank: rank 0 says so and ends the job. The others
+ * give it time to print first (their own MPI_Abort could kill it before it writes). */
 static void die(const char *msg)
 {
-    if (rank == 0)
+    if (rank == 0) {
         fprintf(stderr, "mpishm_bench: %s\n", msg);
+        fflush(stderr);
+    } else {
+        sleep(10);
+    }
     MPI_Abort(MPI_COMM_WORLD, 2);
 }
 
