@@ -10,6 +10,7 @@
 #include "log.h"
 #include "options.h"
 #include "protect.h"
+#include "release.h"
 #include "report.h"
 #include "sites.h"
 #include "topo.h"
@@ -52,6 +53,8 @@ static void library_start(void)
     bcast_cfg.auto_select = (int)v[5];
     bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
     callsite_init();
+    if (!v[0])
+        release_watch_ucx();
     if (!v[0] && v[6] != PROTECT_OFF && protect_init((protect_mode)v[6]) != 0)
         log_warn("MPISHM_PROTECT: the signal handler could not be installed; shared pages "
                  "stay copy-on-write");

@@ -1,20 +1,26 @@
-/* free() and realloc() are interposed so that a marked array's mark and shared pages end
- * with the array:
+/* free(), realloc(), munmap() and mremap() are interposed so that a marked array's mark and
+ * shared pages end with the array:
  *  - glibc may reuse a freed heap chunk, or give it back with MADV_DONTNEED, after which a
  *    private file mapping shows the segment again instead of zeros, and calloc trusts
  *    fresh top-of-heap memory to be zero;
  *  - realloc may mremap an mmapped chunk to a larger size, and the part beyond the
- *    segment's end would raise SIGBUS.
+ *    segment's end would raise SIGBUS (so would an application's own mremap);
+ *  - after an application's munmap, a stale mark would make memory mapped there later
+ *    look marked, and the registry would keep growing.
  * The fast path is one relaxed load when nothing is marked. */
 #define _GNU_SOURCE
 #include "release.h"
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "layout.h"
+#include "log.h"
 #include "mpishm_internal.h"
 #include "protect.h"
 #include "segment.h"
@@ -68,9 +74,21 @@ static void release_block(void *p, size_t len, int keep)
 
 extern void __libc_free(void *);
 extern void *__libc_realloc(void *, size_t);
+/* While dlsym runs (it may itself unmap), the system calls serve. */
+static int sys_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
+static void *sys_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    void *new_addr = va_arg(ap, void *);
+    va_end(ap);
+    return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
 
 static void (*next_free)(void *);
 static void *(*next_realloc)(void *, size_t);
+static int (*next_munmap)(void *, size_t);
+static void *(*next_mremap)(void *, size_t, size_t, int, ...);
 static __thread int resolving;
 
 /* The allocator's own functions (glibc's, or an allocator linked by the application). */
@@ -80,6 +98,10 @@ static void resolve(void)
         return; /* dlsym itself freeing: glibc's functions serve meanwhile */
     resolving = 1;
     void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
+    void *u = dlsym(RTLD_NEXT, "munmap"), *m = dlsym(RTLD_NEXT, "mremap");
+    __atomic_store_n(&next_munmap, u ? (int (*)(void *, size_t))u : sys_munmap, __ATOMIC_RELEASE);
+    __atomic_store_n(&next_mremap, m ? (void *(*)(void *, size_t, size_t, int, ...))m : sys_mremap,
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&next_realloc, r ? (void *(*)(void *, size_t))r : __libc_realloc,
                      __ATOMIC_RELEASE);
     __atomic_store_n(&next_free, f ? (void (*)(void *))f : __libc_free, __ATOMIC_RELEASE);
@@ -108,4 +130,78 @@ MPISHM_EXPORT void *realloc(void *p, size_t size)
         f = next_realloc ? next_realloc : __libc_realloc;
     }
     return f(p, size);
+}
+
+/* The pages of [addr, addr+len) are going away: forget the marks there, and strict mode's
+ * watch. Nothing is mapped or allocated, as inside UCX's memory hooks nothing may be: the
+ * kernel drops the segment's pages with the mapping. (A mark reaching outside the range is
+ * forgotten too; its remaining pages stay copy-on-write, correct, until they are unmapped.) */
+static void forget_block(void *addr, size_t len)
+{
+    region taken[16];
+    size_t n;
+    do {
+        n = region_take_overlapping((uintptr_t)addr, len, taken, 16);
+        for (size_t i = 0; i < n; i++) {
+            if (!taken[i].shared)
+                continue;
+            layout l;
+            layout_compute(&l, taken[i].base, taken[i].bytes, (size_t)sysconf(_SC_PAGESIZE));
+            protect_remove(l.map_start, l.map_len);
+        }
+    } while (n == 16);
+}
+
+MPISHM_EXPORT int munmap(void *addr, size_t len)
+{
+    if (addr && len && region_count())
+        forget_block(addr, len);
+    int (*f)(void *, size_t) = __atomic_load_n(&next_munmap, __ATOMIC_ACQUIRE);
+    if (!f) {
+        resolve();
+        f = next_munmap ? next_munmap : sys_munmap;
+    }
+    return f(addr, len);
+}
+
+/* UCX's memory hooks redirect the application's munmap to UCX's own wrapper, past ours:
+ * where UCX is loaded, its munmap event tells us instead (ucm.h: UCM_EVENT_MUNMAP, the
+ * callback runs before the call, and may neither allocate nor map). */
+#if __has_include(<ucm/api/ucm.h>)
+#include <ucm/api/ucm.h>
+
+static void on_ucm_munmap(ucm_event_type_t type, ucm_event_t *event, void *arg)
+{
+    (void)arg;
+    if (type == UCM_EVENT_MUNMAP && event->munmap.address && event->munmap.size &&
+        region_count())
+        forget_block(event->munmap.address, event->munmap.size);
+}
+
+void release_watch_ucx(void)
+{
+    typedef ucs_status_t (*set_fn)(int, int, ucm_event_callback_t, void *);
+    set_fn set = (set_fn)dlsym(RTLD_DEFAULT, "ucm_set_event_handler");
+    if (set && set(UCM_EVENT_MUNMAP, -1, on_ucm_munmap, NULL) != UCS_OK)
+        log_msg(1, "UCX's munmap events are unavailable: munmap of a shared array by the "
+                "application is not seen");
+}
+#else
+void release_watch_ucx(void) {}
+#endif
+
+MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    void *new_addr = flags & MREMAP_FIXED ? va_arg(ap, void *) : NULL;
+    va_end(ap);
+    if (old && old_len && region_count())
+        release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
+    void *(*f)(void *, size_t, size_t, int, ...) = __atomic_load_n(&next_mremap, __ATOMIC_ACQUIRE);
+    if (!f) {
+        resolve();
+        f = next_mremap ? next_mremap : sys_mremap;
+    }
+    return f(old, old_len, new_len, flags, new_addr);
 }

@@ -14,4 +14,8 @@ int unshare_region(const region *r, int keep);
  * Returns 0, or MPISHM_EOVERLAP when a marked array is there (nothing is changed then). */
 int retire_selected(uintptr_t start, size_t len);
 
+/* Where UCX is in the process, follow its munmap events (UCX redirects the application's
+ * munmap past libmpishm's). Called at MPI_Init, once MPI has loaded UCX. */
+void release_watch_ucx(void);
+
 #endif

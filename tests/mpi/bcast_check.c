@@ -6,7 +6,7 @@
  *   bcast_check [--bytes N[K|M|G]] [--root first|last|nonleader|R] [--offset same|alternate|each|N]
  *               [--mark all|none|allbut:R] [--comm world|split|dup] [--type byte|double|contig|vector]
  *               [--expect shared|private[,shared|private...]] (one word per round; rounds = words)
- *               [--private-rank R] [--write-after R] [--unmark] [--free-reuse] [--after-finalize]
+ *               [--private-rank R] [--write-after R] [--unmark] [--free-reuse] [--unmap] [--after-finalize]
  *               [--bcast-c] [--alloc mmap|malloc] [--iterations N] [--kill-after R] [--bad-root]
  *
  * Exit status 0 when every check passed on every rank. */
@@ -30,7 +30,7 @@ static int rank, nranks, failures;
 static struct {
     size_t bytes;
     const char *root, *offset, *mark, *comm, *type, *expect, *alloc;
-    int private_rank, write_after, kill_after, bad_root, unmark, free_reuse, after_finalize, bcast_c, iterations;
+    int private_rank, write_after, kill_after, bad_root, unmark, free_reuse, unmap, after_finalize, bcast_c, iterations;
 } opt = {.bytes = 4 << 20, .root = "first", .offset = "same", .mark = "all", .comm = "world",
          .type = "byte", .expect = "shared", .alloc = "mmap", .private_rank = -1,
          .write_after = -1, .kill_after = -1, .iterations = 1};
@@ -69,6 +69,7 @@ static void parse_args(int argc, char **argv)
             used = 0;
             if (!strcmp(a, "--unmark")) opt.unmark = 1;
             else if (!strcmp(a, "--free-reuse")) opt.free_reuse = 1;
+            else if (!strcmp(a, "--unmap")) opt.unmap = 1;
             else if (!strcmp(a, "--after-finalize")) opt.after_finalize = 1;
             else if (!strcmp(a, "--bcast-c")) opt.bcast_c = 1;
             else if (!strcmp(a, "--bad-root")) opt.bad_root = 1;
@@ -389,6 +390,32 @@ static void check_free_reuse(void *block, size_t bytes)
     free(p);
 }
 
+/* munmap of a shared array, unmarked: the mark and the segment go with it, and memory mapped
+ * there afterwards is ordinary (zeros, private writes). */
+static void check_unmap(void *block, size_t len, const void *buf)
+{
+    CHECK(munmap(block, len) == 0, "munmap failed");
+    mpishm_info info;
+    CHECK(mpishm_query(buf, &info) == 0 && info.base == NULL, "still marked after munmap");
+    CHECK(count_segment_maps() == 0, "%d segment mappings left after munmap", count_segment_maps());
+    unsigned char *p = mmap(block, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED, "mmap failed");
+    if (p == MAP_FAILED)
+        return;
+    size_t nonzero = len;
+    for (size_t i = 0; i < len; i += 64)
+        if (p[i]) {
+            nonzero = i;
+            break;
+        }
+    CHECK(nonzero == len, "new memory (%s address) has a nonzero byte at %zu",
+          p == block ? "same" : "other", nonzero);
+    memset(p, rank + 1, len);
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK(p[len / 2] == rank + 1, "a write by another rank shows");
+    munmap(p, len);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -460,6 +487,8 @@ int main(int argc, char **argv)
         }
         if (opt.free_reuse)
             check_free_reuse(block, bytes);
+        else if (opt.unmap)
+            check_unmap(block, block_len, buf);
         else {
             if (is_marked_here() && !opt.unmark)
                 mpishm_unmark(buf);

@@ -350,3 +350,40 @@ Test(api, free_of_a_shared_array_drops_the_segment)
                  "the freed chunk's pages are no longer segment %lu's", ino);
     free(guard);
 }
+
+Test(api, munmap_forgets_the_mark_and_the_segment)
+{
+    size_t len = 8 * page;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    cr_assert_eq(mpishm_mark_readonly(p + 100, len - 200), 0);
+    layout l;
+    share(p + 100, len - 200, &l, 0);
+    cr_assert_eq(munmap(p, len), 0);
+    cr_expect_eq(region_count(), 0, "the mark ended with the mapping");
+    char *q = mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    cr_assert_eq(q, p, "the range is free again");
+    cr_expect_eq(q[len / 2], 0, "new memory there reads zeros");
+    cr_expect_eq(mpishm_mark_readonly(q, len), 0, "and can be marked");
+    munmap(q, len);
+}
+
+Test(api, mremap_ends_the_mark_and_keeps_the_content)
+{
+    size_t len = 8 * page;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    memset(p, 0x11, len);
+    cr_assert_eq(mpishm_mark_readonly(p, len), 0);
+    layout l;
+    share(p, len, &l, 1);
+    char *q = mremap(p, len, 4 * len, MREMAP_MAYMOVE);
+    cr_assert_neq(q, MAP_FAILED);
+    cr_expect_eq(region_count(), 0);
+    cr_expect_eq(q[0], 0x11, "content kept");
+    cr_expect_eq(q[len - 1], 0x11);
+    q[4 * len - 1] = 1; /* grown past the old segment's end: no SIGBUS */
+    cr_expect_eq(q[len], 0, "the new part is zero");
+    munmap(q, 4 * len);
+}
