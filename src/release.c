@@ -74,6 +74,10 @@ static void release_block(void *p, size_t len, int keep)
 
 extern void __libc_free(void *);
 extern void *__libc_realloc(void *, size_t);
+/* AddressSanitizer's allocator, when its runtime is in the process: what serves before
+ * dlsym may be called (glibc's would be handed blocks it does not own). */
+extern void __interceptor_free(void *) __attribute__((weak));
+extern void *__interceptor_realloc(void *, size_t) __attribute__((weak));
 /* While dlsym runs (it may itself unmap), the system calls serve. */
 static int sys_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
 static void *sys_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -90,12 +94,17 @@ static void *(*next_realloc)(void *, size_t);
 static int (*next_munmap)(void *, size_t);
 static void *(*next_mremap)(void *, size_t, size_t, int, ...);
 static __thread int resolving;
+static int loaded; /* this library's constructor has run: dlsym may be called */
 
-/* The allocator's own functions (glibc's, or an allocator linked by the application). */
+/* The allocator's own functions (glibc's, or an allocator linked by the application).
+ * Looked up once the libraries this one depends on are initialised: an interposing runtime
+ * (AddressSanitizer's) frees while it starts, before its own dlsym works. */
 static void resolve(void)
 {
-    if (resolving)
-        return; /* dlsym itself freeing: glibc's functions serve meanwhile */
+    /* `loaded` first: a thread-local variable is not even readable that early (ASan
+     * intercepts __tls_get_addr) */
+    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE) || resolving)
+        return; /* too early, or dlsym itself freeing: the fallbacks below serve */
     resolving = 1;
     void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
     void *u = dlsym(RTLD_NEXT, "munmap"), *m = dlsym(RTLD_NEXT, "mremap");
@@ -108,6 +117,12 @@ static void resolve(void)
     resolving = 0;
 }
 
+__attribute__((constructor)) static void look_up_allocator(void)
+{
+    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+    resolve();
+}
+
 MPISHM_EXPORT void free(void *p)
 {
     if (p && region_count())
@@ -115,7 +130,7 @@ MPISHM_EXPORT void free(void *p)
     void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
     if (!f) {
         resolve();
-        f = next_free ? next_free : __libc_free;
+        f = next_free ? next_free : __interceptor_free ? __interceptor_free : __libc_free;
     }
     f(p);
 }
@@ -127,7 +142,8 @@ MPISHM_EXPORT void *realloc(void *p, size_t size)
     void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
     if (!f) {
         resolve();
-        f = next_realloc ? next_realloc : __libc_realloc;
+        f = next_realloc                  ? next_realloc
+            : __interceptor_realloc ? __interceptor_realloc : __libc_realloc;
     }
     return f(p, size);
 }
