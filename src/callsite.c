@@ -60,11 +60,33 @@ static int internal(uintptr_t pc)
     return 0;
 }
 
+/* unw_backtrace keeps a per-thread cache whose destructor runs after ThreadSanitizer has
+ * let go of the exiting thread (and crashes it): there, step a cursor instead. */
+static int backtrace_raw(void **out, int max)
+{
+#if defined(__SANITIZE_THREAD__)
+    unw_context_t context;
+    unw_cursor_t cursor;
+    int n = 0;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+        return 0;
+    while (n < max && unw_step(&cursor) > 0) {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0)
+            break;
+        out[n++] = (void *)ip;
+    }
+    return n;
+#else
+    return unw_backtrace(out, max);
+#endif
+}
+
 void callsite_capture(callstack *s)
 {
     callsite_init(); /* an array may be marked before MPI_Init */
     void *raw[CALLSITE_DEPTH + 16];
-    int n = unw_backtrace(raw, (int)(sizeof raw / sizeof raw[0]));
+    int n = backtrace_raw(raw, (int)(sizeof raw / sizeof raw[0]));
     int i = 0;
     /* our own frames and MPI's bindings (MPICH's Fortran pmpi_bcast_, say) come first */
     while (i < n && internal((uintptr_t)raw[i]))

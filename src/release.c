@@ -99,11 +99,14 @@ static int loaded; /* this library's constructor has run: dlsym may be called */
 /* The allocator's own functions (glibc's, or an allocator linked by the application).
  * Looked up once the libraries this one depends on are initialised: an interposing runtime
  * (AddressSanitizer's) frees while it starts, before its own dlsym works. */
+/* Nothing is marked before this library's constructor: nothing to look up either. */
+static inline int started(void) { return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE); }
+
 static void resolve(void)
 {
     /* `loaded` first: a thread-local variable is not even readable that early (ASan
      * intercepts __tls_get_addr) */
-    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE) || resolving)
+    if (!started() || resolving)
         return; /* too early, or dlsym itself freeing: the fallbacks below serve */
     resolving = 1;
     void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
@@ -125,7 +128,7 @@ __attribute__((constructor)) static void look_up_allocator(void)
 
 MPISHM_EXPORT void free(void *p)
 {
-    if (p && region_count())
+    if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 0);
     void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
     if (!f) {
@@ -137,7 +140,7 @@ MPISHM_EXPORT void free(void *p)
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
 {
-    if (p && region_count())
+    if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 1);
     void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
     if (!f) {
@@ -170,7 +173,7 @@ static void forget_block(void *addr, size_t len)
 
 MPISHM_EXPORT int munmap(void *addr, size_t len)
 {
-    if (addr && len && region_count())
+    if (addr && len && started() && region_count())
         forget_block(addr, len);
     int (*f)(void *, size_t) = __atomic_load_n(&next_munmap, __ATOMIC_ACQUIRE);
     if (!f) {
@@ -212,7 +215,7 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     va_start(ap, flags);
     void *new_addr = flags & MREMAP_FIXED ? va_arg(ap, void *) : NULL;
     va_end(ap);
-    if (old && old_len && region_count())
+    if (old && old_len && started() && region_count())
         release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
     void *(*f)(void *, size_t, size_t, int, ...) = __atomic_load_n(&next_mremap, __ATOMIC_ACQUIRE);
     if (!f) {

@@ -1,9 +1,11 @@
 #!/bin/bash
-# The memory checkers over the test suite (part of tools/test.sh, or on its own):
+# The memory and thread checkers over the test suite (part of tools/test.sh, or on its own):
 #  1. the library and every test program built with -fsanitize=address,undefined into
 #     build-asan/, then the unit tests and the MPI tests run there (UBSan stops at the first
 #     report; ASan's leak checker is off, as MPICH leaks by design at exit);
-#  2. valgrind --error-exitcode=1 over the unit tests of the ordinary build.
+#  2. the library and tests/mpi/thread_check built with -fsanitize=thread into build-tsan/:
+#     threads broadcasting on their own communicators while another marks and unmarks;
+#  3. valgrind --error-exitcode=1 over the unit tests of the ordinary build.
 # Left out under AddressSanitizer: the tests too big for its shadow memory (label big) and
 # strict mode's (mpi_protect_*): ASan's own SIGSEGV handling and its larger stack frames
 # change what a fault on an 8 KiB signal stack prints, which those tests check to the letter.
@@ -21,6 +23,18 @@ echo "sanitize: AddressSanitizer and UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure --timeout 600 -L "unit|mpi|report" -LE big -E "protect|bench")
+echo "sanitize: ThreadSanitizer over concurrent broadcasts (MPI_THREAD_MULTIPLE)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
+      -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" \
+      -DMPISHM_UNIT_TESTS=OFF >/dev/null
+cmake --build build-tsan -j "$(nproc)" --target mpishm thread_check >/dev/null
+# UCX's memory hooks run inside glibc's thread exit, after ThreadSanitizer let go of the
+# thread, and crash it: they are off for this run (UCX_MEM_EVENTS=no).
+TSAN_OPTIONS="halt_on_error=0 exitcode=66 suppressions=$PWD/tests/mpi/tsan.supp" \
+  timeout 600 "$(command -v mpiexec.mpich || command -v mpiexec)" -n 3 \
+  -genv UCX_MEM_EVENTS no -genv LD_PRELOAD "$PWD/build-tsan/libmpishm.so" \
+  build-tsan/tests/mpi/thread_check --threads 3 --rounds 10
+echo "sanitize: ThreadSanitizer: no race reported"
 echo "sanitize: valgrind over the unit tests"
 status=0
 for t in build/tests/unit/test_*; do
