@@ -5,7 +5,9 @@
 #     report; ASan's leak checker is off, as MPICH leaks by design at exit);
 #  2. the library and tests/mpi/thread_check built with -fsanitize=thread into build-tsan/:
 #     threads broadcasting on their own communicators while another marks and unmarks;
-#  3. valgrind --error-exitcode=1 over the unit tests of the ordinary build.
+#  3. libFuzzer (clang) over the option parser and random mark/unmark/lookup/free sequences
+#     on the registry, checked against a plain list of intervals (tests/fuzz/), 20 s each;
+#  4. valgrind --error-exitcode=1 over the unit tests of the ordinary build.
 # Left out under AddressSanitizer: the tests too big for its shadow memory (label big) and
 # strict mode's (mpi_protect_*): ASan's own SIGSEGV handling and its larger stack frames
 # change what a fault on an 8 KiB signal stack prints, which those tests check to the letter.
@@ -35,6 +37,20 @@ TSAN_OPTIONS="halt_on_error=0 exitcode=66 suppressions=$PWD/tests/mpi/tsan.supp"
   -genv UCX_MEM_EVENTS no -genv LD_PRELOAD "$PWD/build-tsan/libmpishm.so" \
   build-tsan/tests/mpi/thread_check --threads 3 --rounds 10
 echo "sanitize: ThreadSanitizer: no race reported"
+echo "sanitize: libFuzzer over the option parser and the registry, 20 s each"
+mkdir -p build-fuzz
+for target in options:"src/options.c src/log.c" registry:src/region.c; do
+  name=${target%%:*}
+  # shellcheck disable=SC2086 # the source list is meant to split
+  clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
+        "tests/fuzz/fuzz_$name.c" ${target#*:} -o "build-fuzz/fuzz_$name"
+  (cd build-fuzz && "./fuzz_$name" -max_total_time=20 -print_final_stats=1 2>&1 |
+     grep -E "stat::number_of_executed_units|ERROR|SUMMARY" ) || true
+  if ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* >/dev/null 2>&1; then
+    echo "sanitize: fuzz_$name found an input that fails: $(ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* 2>/dev/null)"
+    exit 1
+  fi
+done
 echo "sanitize: valgrind over the unit tests"
 status=0
 for t in build/tests/unit/test_*; do

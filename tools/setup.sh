@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # python3 and gnuplot-nox: the benchmark driver and its plots (tools/mpishm-bench);
 # gfortran: tests of Fortran call sites; binutils: addr2line for tools/mpishm-report;
-# valgrind: tools/sanitize.sh.
+# valgrind, clang and libclang-rt-14-dev (libFuzzer): tools/sanitize.sh.
 packages=(mpich libmpich-dev libunwind-dev libcriterion-dev pkg-config cmake make gcc gfortran
-          binutils python3 gnuplot-nox valgrind)
+          binutils python3 gnuplot-nox valgrind clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
