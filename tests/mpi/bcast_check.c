@@ -8,6 +8,7 @@
  *               [--expect shared|private[,shared|private...]] (one word per round; rounds = words)
  *               [--private-rank R] [--write-after R] [--unmark] [--free-reuse] [--unmap] [--after-finalize]
  *               [--bcast-c] [--alloc mmap|malloc] [--iterations N] [--kill-after R] [--bad-root]
+ *               [--first-fails] (errors return on comm; the first round must return an error)
  *
  * Exit status 0 when every check passed on every rank. */
 #define _GNU_SOURCE
@@ -30,7 +31,7 @@ static int rank, nranks, failures;
 static struct {
     size_t bytes;
     const char *root, *offset, *mark, *comm, *type, *expect, *alloc;
-    int private_rank, write_after, kill_after, bad_root, unmark, free_reuse, unmap, after_finalize, bcast_c, iterations;
+    int private_rank, write_after, kill_after, bad_root, unmark, free_reuse, unmap, first_fails, after_finalize, bcast_c, iterations;
 } opt = {.bytes = 4 << 20, .root = "first", .offset = "same", .mark = "all", .comm = "world",
          .type = "byte", .expect = "shared", .alloc = "mmap", .private_rank = -1,
          .write_after = -1, .kill_after = -1, .iterations = 1};
@@ -70,6 +71,7 @@ static void parse_args(int argc, char **argv)
             if (!strcmp(a, "--unmark")) opt.unmark = 1;
             else if (!strcmp(a, "--free-reuse")) opt.free_reuse = 1;
             else if (!strcmp(a, "--unmap")) opt.unmap = 1;
+            else if (!strcmp(a, "--first-fails")) opt.first_fails = 1;
             else if (!strcmp(a, "--after-finalize")) opt.after_finalize = 1;
             else if (!strcmp(a, "--bcast-c")) opt.bcast_c = 1;
             else if (!strcmp(a, "--bad-root")) opt.bad_root = 1;
@@ -196,7 +198,8 @@ static int is_marked_here(void)
     return 1;
 }
 
-static void do_bcast(unsigned char *buf, size_t bytes, int root, MPI_Comm comm)
+/* Returns MPI's code (checked to be MPI_SUCCESS unless the round is meant to fail). */
+static int do_bcast(unsigned char *buf, size_t bytes, int root, MPI_Comm comm, int may_fail)
 {
     MPI_Datatype t = MPI_BYTE;
     size_t count = bytes;
@@ -214,9 +217,10 @@ static void do_bcast(unsigned char *buf, size_t bytes, int root, MPI_Comm comm)
         MPI_Type_commit(&t);
     int rc = opt.bcast_c ? MPI_Bcast_c(buf, (MPI_Count)count, t, root, comm)
                          : MPI_Bcast(buf, (int)count, t, root, comm);
-    CHECK(rc == MPI_SUCCESS, "MPI_Bcast returned %d", rc);
+    CHECK(rc == MPI_SUCCESS || may_fail, "MPI_Bcast returned %d", rc);
     if (t != MPI_BYTE && t != MPI_DOUBLE)
         MPI_Type_free(&t);
+    return rc;
 }
 
 /* A root outside the communicator is MPI's error to report, library loaded or not. */
@@ -427,6 +431,8 @@ int main(int argc, char **argv)
     unsigned long long want_shared = 0; /* broadcasts the library should report as shared */
     for (int it = 0; it < opt.iterations; it++) {
         MPI_Comm comm = make_comm(), node;
+        if (opt.first_fails)
+            MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
         int crank;
         MPI_Comm_rank(comm, &crank);
         MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, crank, MPI_INFO_NULL, &node);
@@ -452,7 +458,14 @@ int main(int argc, char **argv)
                 pattern_fill(buf, bytes, round);
             else
                 memset(buf, 0xEE, bytes);
-            do_bcast(buf, bytes, root, comm);
+            int rc = do_bcast(buf, bytes, root, comm, opt.first_fails && round == 0);
+            if (opt.first_fails && round == 0) {
+                int cls = -1;
+                MPI_Error_class(rc, &cls);
+                CHECK(cls == MPI_ERR_OTHER, "the failing round returned %d (class %d), "
+                      "expected MPI_ERR_OTHER", rc, cls);
+                continue;
+            }
             want_shared += want_all;
             check_data(buf, bytes, round, "after the broadcast");
             unsigned long ino;
