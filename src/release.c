@@ -1,4 +1,4 @@
-/* free(), realloc(), munmap() and mremap() are interposed so that a marked array's mark and
+/* free(), realloc(), munmap(), mremap() and C++'s operator delete are interposed so that a marked array's mark and
  * shared pages end with the array:
  *  - glibc may reuse a freed heap chunk, or give it back with MADV_DONTNEED, after which a
  *    private file mapping shows the segment again instead of zeros, and calloc trusts
@@ -224,3 +224,52 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     }
     return f(old, old_len, new_len, flags, new_addr);
 }
+
+/* C++ delete and delete[]: libstdc++'s call free, but an allocator that replaces them
+ * (tcmalloc, a sanitizer runtime) frees without free(). Each is looked up on first use. */
+typedef void (*delete_fn)(void *);
+typedef void (*sized_delete_fn)(void *, size_t);
+
+static void *next_symbol(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f && started()) {
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+static void release_deleted(void *p)
+{
+    if (p && started() && region_count())
+        release_block(p, malloc_usable_size(p), 0);
+}
+
+#define INTERPOSE_DELETE(symbol)                                                           \
+    MPISHM_EXPORT void symbol(void *p)                                                      \
+    {                                                                                      \
+        static void *next;                                                                 \
+        release_deleted(p);                                                                \
+        delete_fn f = (delete_fn)next_symbol(&next, #symbol);                              \
+        if (f)                                                                             \
+            f(p);                                                                          \
+        else                                                                               \
+            free(p);                                                                       \
+    }
+#define INTERPOSE_SIZED_DELETE(symbol)                                                     \
+    MPISHM_EXPORT void symbol(void *p, size_t size)                                         \
+    {                                                                                      \
+        static void *next;                                                                 \
+        release_deleted(p);                                                                \
+        sized_delete_fn f = (sized_delete_fn)next_symbol(&next, #symbol);                  \
+        if (f)                                                                             \
+            f(p, size);                                                                    \
+        else                                                                               \
+            free(p);                                                                       \
+    }
+
+INTERPOSE_DELETE(_ZdlPv)        /* operator delete(void *) */
+INTERPOSE_DELETE(_ZdaPv)        /* operator delete[](void *) */
+INTERPOSE_SIZED_DELETE(_ZdlPvm) /* operator delete(void *, size_t) */
+INTERPOSE_SIZED_DELETE(_ZdaPvm) /* operator delete[](void *, size_t) */

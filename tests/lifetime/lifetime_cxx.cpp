@@ -1,0 +1,71 @@
+// A shared table's life in C++: new[], mark, broadcast (shared), delete[]. Afterwards the
+// mark is gone, no segment is mapped any more (the node's copy is freed), and memory
+// allocated again behaves like any other: private writes, calloc-like zeroing by value-init.
+// Rank 0 prints "lifetime_cxx: passed" when every check passed on every rank.
+#include <mpi.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "mpishm.h"
+
+static int rank_, failures_;
+
+static void check(bool ok, const char *what)
+{
+    if (!ok) {
+        failures_++;
+        std::fprintf(stderr, "FAIL rank %d: %s\n", rank_, what);
+    }
+}
+
+// Mappings of a libmpishm segment in this process.
+static int segment_mappings()
+{
+    std::ifstream maps("/proc/self/maps");
+    int n = 0;
+    for (std::string line; std::getline(maps, line);)
+        n += line.find("memfd:libmpishm") != std::string::npos;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    const size_t n = 1 << 20; // 8 MiB of doubles
+    double *table = new double[n];
+    check(mpishm_mark_readonly(table, n * sizeof *table) == 0, "mark");
+    if (rank_ == 0)
+        for (size_t i = 0; i < n; i++)
+            table[i] = 0.5 * double(i);
+    MPI_Bcast(table, int(n), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    mpishm_info info;
+    check(mpishm_query(table, &info) == 0 && info.shared, "the table is shared");
+    check(table[n - 1] == 0.5 * double(n - 1), "the data arrived");
+    check(segment_mappings() == 1, "one segment mapping while shared");
+    const volatile uintptr_t where = reinterpret_cast<uintptr_t>(table); // only the address
+    delete[] table;
+    check(mpishm_query(reinterpret_cast<const void *>(where), &info) == 0 && info.base == nullptr,
+          "no mark after delete[]");
+    check(segment_mappings() == 0, "no segment mapping after delete[]: the node's copy is freed");
+    double *again = new double[n](); // value-initialised: zeros, wherever it lands
+    bool zeros = true;
+    for (size_t i = 0; i < n; i += 511)
+        zeros = zeros && again[i] == 0.0;
+    check(zeros, "new memory reads zeros");
+    for (size_t i = 0; i < n; i++)
+        again[i] = double(rank_ + 1);
+    MPI_Barrier(MPI_COMM_WORLD);
+    check(again[n / 2] == double(rank_ + 1), "writes stay private");
+    delete[] again;
+    int total = 0;
+    MPI_Allreduce(&failures_, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank_ == 0)
+        std::printf("lifetime_cxx: %s\n", total ? "FAILED" : "passed");
+    MPI_Finalize();
+    return total != 0;
+}
