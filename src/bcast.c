@@ -2,6 +2,7 @@
 #include "bcast.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,8 @@ static void create_segment(attempt *a, seg_kind kind)
         fail(a, ST_FAILED, "create", rc);
         return;
     }
+    if (fault_inject(FAULT_KILL)) /* a rank killed while its segment has a name */
+        raise(SIGKILL);
     rc = staged(FAULT_RESERVE, seg_reserve(&a->own));
     if (rc) {
         fail(a, ST_FAILED, "reserve", rc);
@@ -280,6 +283,8 @@ static int seed(attempt *a)
     topo *t = a->t;
     int rc = MPI_SUCCESS;
     if (is_root(a)) {
+        if (fault_inject(FAULT_KILL)) /* a rank killed in the middle of a broadcast */
+            raise(SIGKILL);
         int err = staged(FAULT_SEED, seg_write(primary_of(a), a->buf, a->bytes, a->offsets[0]));
         if (err)
             fail(a, ST_FAILED, "seed", err);

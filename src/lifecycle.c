@@ -12,6 +12,7 @@
 #include "protect.h"
 #include "release.h"
 #include "report.h"
+#include "segment.h"
 #include "sites.h"
 #include "topo.h"
 
@@ -53,6 +54,8 @@ static void library_start(void)
     bcast_cfg.auto_select = (int)v[5];
     bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
     callsite_init();
+    if (!v[0] && v[3] != 1 && seg_sweep_stale() > 0) /* POSIX segments possible */
+        log_msg(1, "removed POSIX segments left in /dev/shm by killed ranks");
     if (!v[0])
         release_watch_ucx();
     if (!v[0] && v[6] != PROTECT_OFF && protect_init((protect_mode)v[6]) != 0)

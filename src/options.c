@@ -24,7 +24,7 @@ const option_desc options_table[OPT_COUNT] = {
                  "segment kind: auto (memfd, then POSIX shm), memfd, posix", "auto|memfd|posix"},
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
                    "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
-                   "(stages: create reserve open map seed copy remap refill topology report mpi)"},
+                   "(stages: create reserve open map seed copy remap refill topology report mpi kill)"},
     [OPT_REPORT] = {"MPISHM_REPORT", OPT_STRING, "",
                     "at MPI_Finalize, report what was shared and what could be: stderr (a table "
                     "from rank 0) or the path of a JSON file (written by rank 0)"},

@@ -1,6 +1,10 @@
 #define _GNU_SOURCE
 #include "segment.h"
 
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -203,4 +207,27 @@ int mem_make_private(void *addr, size_t len, int keep)
         munmap(copy, len);
     }
     return rc;
+}
+
+int seg_sweep_stale(void)
+{
+    DIR *d = opendir("/dev/shm");
+    if (!d)
+        return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int pid = 0, n = 0;
+        char name[300];
+        if (sscanf(e->d_name, "libmpishm-%d-%n", &pid, &n) != 1 || n == 0 || pid <= 0)
+            continue;
+        struct stat st;
+        snprintf(name, sizeof name, "/%s", e->d_name);
+        /* only our own, and only a dead creator's: a live job's segment is never touched */
+        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || st.st_uid != geteuid() ||
+            kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        removed += shm_unlink(name) == 0;
+    }
+    closedir(d);
+    return removed;
 }
