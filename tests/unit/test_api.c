@@ -387,3 +387,25 @@ Test(api, mremap_ends_the_mark_and_keeps_the_content)
     cr_expect_eq(q[len], 0, "the new part is zero");
     munmap(q, 4 * len);
 }
+
+Test(api, any_alignment_and_length)
+{
+    char *p = heap_block();
+    cr_expect_eq(mpishm_mark_readonly(p + 1, 4095), 0, "an odd address and length");
+    mpishm_info info;
+    cr_expect_eq(mpishm_query(p + 2000, &info), 0);
+    cr_expect_eq(info.base, p + 1);
+    cr_expect_eq(info.bytes, 4095);
+    cr_expect_eq(mpishm_query(p, &info), 0);
+    cr_expect_null(info.base, "the byte before is not in it");
+    cr_expect_eq(mpishm_unmark(p + 2), MPISHM_ENOTMARKED, "unmark takes the array's start");
+    cr_expect_eq(mpishm_unmark(p + 1), 0);
+    cr_expect_eq(mpishm_query(NULL, &info), 0);
+    cr_expect_null(info.base, "NULL is in no array");
+    cr_expect_eq(mpishm_query(p, NULL), MPISHM_EINVAL);
+    cr_expect_eq(mpishm_unmark(NULL), MPISHM_EINVAL);
+    cr_expect_eq(mpishm_get_stats(NULL), MPISHM_EINVAL);
+    cr_expect_not_null(mpishm_strerror(-12345));
+    cr_expect_not_null(mpishm_strerror(1 << 30));
+    free(p);
+}

@@ -374,3 +374,24 @@ Test(options, rank_in_the_prefix)
     const char *err = captured_stderr();
     cr_expect(starts_with(err, "libmpishm[3]: unknown option MPISHM_FOO"), "got: %s", err);
 }
+
+Test(options, garbage_in_every_option_keeps_its_default)
+{
+    static const char *const garbage[] = {"\x01\x02", "-1", "1e9", "0x10", "yes please",
+                                          "18446744073709551616", "NaN"};
+    for (int i = 0; i < OPT_COUNT; i++) {
+        const option_desc *d = &options_table[i];
+        if (d->type == OPT_STRING && !d->choices)
+            continue; /* free text: any value is a value */
+        for (size_t g = 0; g < sizeof garbage / sizeof garbage[0]; g++) {
+            options_reset();
+            long long before = option_int((option_id)i);
+            setenv(d->name, garbage[g], 1);
+            options_load(1);
+            cr_expect_eq(option_int((option_id)i), before, "%s=\"%s\" changed the value", d->name,
+                         garbage[g]);
+            unsetenv(d->name);
+        }
+    }
+    cr_expect_not_null(strstr(captured_stderr(), "is not a valid value"));
+}
