@@ -32,11 +32,23 @@ static int segment_mappings()
     return n;
 }
 
+// The node's shared memory (memfd and tmpfs pages), from /proc/meminfo, in bytes.
+static long long node_shmem()
+{
+    std::ifstream info("/proc/meminfo");
+    for (std::string line; std::getline(info, line);)
+        if (line.rfind("Shmem:", 0) == 0)
+            return std::stoll(line.substr(6)) * 1024;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     const size_t n = 1 << 20; // 8 MiB of doubles
+    MPI_Barrier(MPI_COMM_WORLD);
+    const long long shmem_before = node_shmem();
     double *table = new double[n];
     check(mpishm_mark_readonly(table, n * sizeof *table) == 0, "mark");
     if (rank_ == 0)
@@ -47,11 +59,21 @@ int main(int argc, char **argv)
     check(mpishm_query(table, &info) == 0 && info.shared, "the table is shared");
     check(table[n - 1] == 0.5 * double(n - 1), "the data arrived");
     check(segment_mappings() == 1, "one segment mapping while shared");
+    MPI_Barrier(MPI_COMM_WORLD);
+    const long long shmem_shared = node_shmem();
     const volatile uintptr_t where = reinterpret_cast<uintptr_t>(table); // only the address
     delete[] table;
     check(mpishm_query(reinterpret_cast<const void *>(where), &info) == 0 && info.base == nullptr,
           "no mark after delete[]");
     check(segment_mappings() == 0, "no segment mapping after delete[]: the node's copy is freed");
+    MPI_Barrier(MPI_COMM_WORLD); // every rank has deleted it: the node's memory goes down
+    const long long shmem_after = node_shmem();
+    const long long copy = (long long)(n * sizeof(double)) * 9 / 10;
+    if (rank_ == 0)
+        std::printf("lifetime_cxx: node shared memory %lld MiB, %lld MiB while shared, %lld MiB "
+                    "after delete[]\n", shmem_before >> 20, shmem_shared >> 20, shmem_after >> 20);
+    check(shmem_shared - shmem_before >= copy, "the node's copy shows in its shared memory");
+    check(shmem_shared - shmem_after >= copy, "and leaves it after delete[]");
     double *again = new double[n](); // value-initialised: zeros, wherever it lands
     bool zeros = true;
     for (size_t i = 0; i < n; i += 511)
