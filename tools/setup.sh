@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # python3 and gnuplot-nox: the benchmark driver and its plots (tools/mpishm-bench);
 # gfortran: tests of Fortran call sites; binutils: addr2line for tools/mpishm-report;
-# valgrind, clang and libclang-rt-14-dev (libFuzzer): tools/sanitize.sh.
+# valgrind, clang and libclang-rt-14-dev (libFuzzer): tools/sanitize.sh; python3-numpy: the
+# Python lifetime test.
 packages=(mpich libmpich-dev libunwind-dev libcriterion-dev pkg-config cmake make gcc gfortran
-          binutils python3 gnuplot-nox valgrind clang libclang-rt-14-dev)
+          binutils python3 python3-numpy gnuplot-nox valgrind clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
