@@ -500,12 +500,14 @@ static int agree_eligible(attempt *a, int *eligible)
         }
     }
     /* the reasons ride along, so that every rank reports the same one */
-    long long v[6] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
-                      -(long long)a->written, -(long long)a->unselectable};
+    /* (and a testing aid: an MPI error injected on one rank becomes every rank's) */
+    long long v[7] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
+                      -(long long)a->written, -(long long)a->unselectable,
+                      fault_inject(FAULT_MPI) ? -1 : 0};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
-    int rc = wait_allreduce(v, 6, MPI_LONG_LONG, MPI_MIN, a->comm);
-    if (rc == MPI_SUCCESS && fault_inject(FAULT_MPI)) /* as MPI would: the handler, then the code */
+    int rc = wait_allreduce(v, 7, MPI_LONG_LONG, MPI_MIN, a->comm);
+    if (rc == MPI_SUCCESS && v[6]) /* as MPI would: the handler, then the code */
         rc = PMPI_Comm_call_errhandler(a->comm, MPI_ERR_OTHER) == MPI_SUCCESS ? MPI_ERR_OTHER : rc;
     *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
     a->why = v[2] != -v[3] || v[2] == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */

@@ -15,7 +15,7 @@ typedef enum {
     FAULT_REFILL, /* after a failed remap, filling the buffer privately */
     FAULT_TOPOLOGY, /* memory for a communicator's topology */
     FAULT_REPORT, /* memory for the report at MPI_Finalize */
-    FAULT_MPI,    /* the agreement's MPI call reports an error (name every rank of the comm) */
+    FAULT_MPI,    /* the agreement's MPI call reports an error, on every rank of the comm */
     FAULT_KILL,   /* the rank is killed (SIGKILL): reached after making a segment, then seeding */
     FAULT_STAGES
 } fault_stage;

@@ -15,6 +15,7 @@
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -96,17 +97,18 @@ static void *(*next_mremap)(void *, size_t, size_t, int, ...);
 static __thread int resolving;
 static int loaded; /* this library's constructor has run: dlsym may be called */
 
-/* The allocator's own functions (glibc's, or an allocator linked by the application).
- * Looked up once the libraries this one depends on are initialised: an interposing runtime
- * (AddressSanitizer's) frees while it starts, before its own dlsym works. */
+/* The allocator's own functions (glibc's, or an allocator linked by the application). */
 /* Nothing is marked before this library's constructor: nothing to look up either. */
 static inline int started(void) { return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE); }
 
 static void resolve(void)
 {
-    /* `loaded` first: a thread-local variable is not even readable that early (ASan
-     * intercepts __tls_get_addr) */
-    if (!started() || resolving)
+    /* Under a sanitizer runtime, not before this library's constructor: the runtime frees
+     * while it starts, before its dlsym works, and even a thread-local variable is not
+     * readable then (it intercepts __tls_get_addr); its allocator serves meanwhile. Any
+     * other allocator (jemalloc, tcmalloc) is looked up at once: the libraries initialised
+     * before this one free its blocks too. */
+    if ((!started() && __interceptor_free) || resolving)
         return; /* too early, or dlsym itself freeing: the fallbacks below serve */
     resolving = 1;
     void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
@@ -225,44 +227,61 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     return f(old, old_len, new_len, flags, new_addr);
 }
 
-/* C++ delete and delete[]: libstdc++'s call free, but an allocator that replaces them
- * (tcmalloc, a sanitizer runtime) frees without free(). Each is looked up on first use. */
+/* C++ delete and delete[]: libstdc++'s call free(), which ends the mark above; an allocator
+ * that replaces them (tcmalloc, a sanitizer runtime, a pool) frees without free(), and its
+ * blocks may not be malloc's: then only a mark that starts at the pointer (or, for the sized
+ * forms, lies in the block) ends, and nothing is read from the allocator's metadata. */
 typedef void (*delete_fn)(void *);
 typedef void (*sized_delete_fn)(void *, size_t);
 
-static void *next_symbol(void **slot, const char *name)
+#define NOT_FOUND ((void *)1)
+
+typedef struct next_delete {
+    void *fn;      /* the next definition, NOT_FOUND, or NULL before the lookup */
+    int via_free;  /* it is libstdc++'s, which calls free() */
+} next_delete;
+
+static void *lookup_delete(next_delete *slot, const char *name)
 {
-    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    void *f = __atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE);
     if (!f && started()) {
         f = dlsym(RTLD_NEXT, name);
-        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+        Dl_info info;
+        slot->via_free = f && dladdr(f, &info) && info.dli_fname &&
+                         strstr(info.dli_fname, "libstdc++");
+        __atomic_store_n(&slot->fn, f ? f : NOT_FOUND, __ATOMIC_RELEASE);
     }
-    return f;
+    return f == NOT_FOUND ? NULL : f;
 }
 
-static void release_deleted(void *p)
+static void release_deleted(const next_delete *slot, void *p, size_t size)
 {
-    if (p && started() && region_count())
-        release_block(p, malloc_usable_size(p), 0);
+    region r;
+    if (!p || !started() || !region_count() || slot->via_free)
+        return;
+    if (size)
+        release_block(p, size, 0);
+    else if (region_find((uintptr_t)p, 0, &r) && r.base == (uintptr_t)p)
+        release_block(p, r.bytes, 0);
 }
 
 #define INTERPOSE_DELETE(symbol)                                                           \
     MPISHM_EXPORT void symbol(void *p)                                                      \
     {                                                                                      \
-        static void *next;                                                                 \
-        release_deleted(p);                                                                \
-        delete_fn f = (delete_fn)next_symbol(&next, #symbol);                              \
+        static next_delete next;                                                           \
+        delete_fn f = (delete_fn)lookup_delete(&next, #symbol);                            \
+        release_deleted(&next, p, 0);                                                      \
         if (f)                                                                             \
             f(p);                                                                          \
         else                                                                               \
-            free(p);                                                                       \
+            free(p); /* no C++ runtime in the global scope: what libstdc++ would do */      \
     }
 #define INTERPOSE_SIZED_DELETE(symbol)                                                     \
     MPISHM_EXPORT void symbol(void *p, size_t size)                                         \
     {                                                                                      \
-        static void *next;                                                                 \
-        release_deleted(p);                                                                \
-        sized_delete_fn f = (sized_delete_fn)next_symbol(&next, #symbol);                  \
+        static next_delete next;                                                           \
+        sized_delete_fn f = (sized_delete_fn)lookup_delete(&next, #symbol);                \
+        release_deleted(&next, p, size);                                                   \
         if (f)                                                                             \
             f(p, size);                                                                    \
         else                                                                               \

@@ -2,9 +2,6 @@
 #include "segment.h"
 
 #include <dirent.h>
-#include <signal.h>
-#include <stdio.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -49,6 +46,12 @@ static int create_posix(segment *s, size_t size)
         return errno;
     s->fd = fd;
     s->owner = 1;
+    /* Held while the name exists (the descriptor closes after the name is removed), and
+     * dropped by the kernel if this rank dies: how seg_sweep_stale tells a live name, also
+     * across pid namespaces. */
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
+        return errno;
     return ftruncate(fd, (off_t)size) != 0 ? errno : 0;
 }
 
@@ -216,17 +219,19 @@ int seg_sweep_stale(void)
         return 0;
     int removed = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        int pid = 0, n = 0;
+        if (strncmp(e->d_name, "libmpishm-", 10) != 0)
+            continue;
         char name[300];
-        if (sscanf(e->d_name, "libmpishm-%d-%n", &pid, &n) != 1 || n == 0 || pid <= 0)
-            continue;
-        struct stat st;
         snprintf(name, sizeof name, "/%s", e->d_name);
-        /* only our own, and only a dead creator's: a live job's segment is never touched */
-        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || st.st_uid != geteuid() ||
-            kill(pid, 0) == 0 || errno != ESRCH)
-            continue;
-        removed += shm_unlink(name) == 0;
+        int fd = shm_open(name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        struct stat st;
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        /* only our own, and only when no live creator holds its lock */
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+            fcntl(fd, F_OFD_SETLK, &lock) == 0)
+            removed += shm_unlink(name) == 0;
+        if (fd >= 0)
+            close(fd);
     }
     closedir(d);
     return removed;

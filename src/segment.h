@@ -75,9 +75,11 @@ void seg_close(segment *s);
  * their content when `keep` is set. Releases this rank's reference to a segment. */
 int mem_make_private(void *addr, size_t len, int keep);
 
-/* Remove the POSIX segments (/dev/shm/libmpishm-<pid>-...) of this user whose creator is
- * dead: a rank killed between making a segment and its peers opening it leaves the name
- * behind, and the next job on the node removes it. Returns how many were removed. */
+/* Remove the POSIX segments (/dev/shm/libmpishm-...) of this user whose creator is gone: a
+ * rank killed between making a segment and its peers opening it leaves the name behind,
+ * and the next job on the node removes it. A live creator holds an OFD lock on its segment
+ * while the name exists, which no pid check could tell across pid namespaces. Returns how
+ * many were removed. */
 int seg_sweep_stale(void);
 
 #endif

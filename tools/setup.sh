@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 
 # python3 and gnuplot-nox: the benchmark driver and its plots (tools/mpishm-bench);
 # gfortran: tests of Fortran call sites; binutils: addr2line for tools/mpishm-report;
-# valgrind, clang and libclang-rt-14-dev (libFuzzer): tools/sanitize.sh; python3-numpy: the
-# Python lifetime test.
+# valgrind, clang and libclang-rt-14-dev (libFuzzer): tools/sanitize.sh; python3-numpy and
+# libtcmalloc-minimal4: lifetime tests (numpy arrays; an allocator that replaces delete).
 packages=(mpich libmpich-dev libunwind-dev libcriterion-dev pkg-config cmake make gcc gfortran
-          binutils python3 python3-numpy gnuplot-nox valgrind clang libclang-rt-14-dev)
+          binutils python3 python3-numpy gnuplot-nox valgrind clang libclang-rt-14-dev
+          libtcmalloc-minimal4)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,16 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Under valgrind the main thread runs on a stack valgrind made, which /proc/self/maps does
+ * not call [stack]: the tests of the main stack are skipped there. */
+static inline int main_stack_is_valgrinds(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload");
+}
 
 typedef struct maps_line {
     uintptr_t lo, hi;

@@ -470,25 +470,19 @@ static void child_reads(seg_kind kind)
 Test(segment, child_opens_parents_memfd) { child_reads(SEG_MEMFD); }
 Test(segment, child_opens_parents_posix) { child_reads(SEG_POSIX); }
 
-Test(segment, sweep_removes_only_names_of_dead_creators)
+Test(segment, sweep_removes_only_names_nobody_holds)
 {
-    pid_t child = fork();
-    cr_assert_geq(child, 0);
-    if (child == 0)
-        _exit(0);
-    cr_assert_eq(waitpid(child, NULL, 0), child); /* a pid that is surely dead now */
-    char dead[64], alive[64];
-    snprintf(dead, sizeof dead, "/libmpishm-%d-0123456789abcdef", (int)child);
-    snprintf(alive, sizeof alive, "/libmpishm-%d-0123456789abcdef", (int)getpid());
-    int fd1 = shm_open(dead, O_RDWR | O_CREAT | O_EXCL, 0600);
-    int fd2 = shm_open(alive, O_RDWR | O_CREAT | O_EXCL, 0600);
-    cr_assert(fd1 >= 0 && fd2 >= 0);
-    close(fd1), close(fd2);
+    /* a name whose creator died (no lock held) and a live one (made here, lock held) */
+    char dead[64] = "/libmpishm-1-0123456789abcdef";
+    cr_assert_geq(shm_open(dead, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+    segment live;
+    cr_assert_eq(seg_create(&live, SEG_POSIX, 4096), 0);
     cr_expect_geq(seg_sweep_stale(), 1);
-    cr_expect_lt(shm_open(dead, O_RDONLY, 0), 0, "the dead creator's name is gone");
-    int still = shm_open(alive, O_RDONLY, 0);
+    cr_expect_lt(shm_open(dead, O_RDONLY, 0), 0, "the abandoned name is gone");
+    int still = shm_open(live.ref.name, O_RDONLY, 0);
     cr_expect_geq(still, 0, "a live creator's name stays");
     if (still >= 0)
         close(still);
-    shm_unlink(alive);
+    seg_unlink(&live);
+    seg_close(&live);
 }
