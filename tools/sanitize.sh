@@ -8,9 +8,11 @@
 #  3. libFuzzer (clang) over the option parser and random mark/unmark/lookup/free sequences
 #     on the registry, checked against a plain list of intervals (tests/fuzz/), 20 s each;
 #  4. valgrind --error-exitcode=1 over the unit tests of the ordinary build.
-# Left out under AddressSanitizer: the tests too big for its shadow memory (label big) and
+# Left out under AddressSanitizer: the tests too big for its shadow memory (label big);
 # strict mode's (mpi_protect_*): ASan's own SIGSEGV handling and its larger stack frames
-# change what a fault on an 8 KiB signal stack prints, which those tests check to the letter.
+# change what a fault on an 8 KiB signal stack prints, which those tests check to the letter;
+# tcmalloc's (a second allocator beside ASan's) and numpy's (python3 is not built with ASan,
+# whose runtime must come first in a process).
 #   bash tools/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,8 @@ echo "sanitize: AddressSanitizer and UndefinedBehaviorSanitizer"
 # The programs carry the ASan runtime; the preloaded library comes before it in the list.
 export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure --timeout 600 -L "unit|mpi|report" -LE big -E "protect|bench")
+(cd build-asan && ctest --output-on-failure --timeout 600 -L "unit|mpi|report" -LE big \
+                  -E "protect|bench|tcmalloc|numpy")
 echo "sanitize: ThreadSanitizer over concurrent broadcasts (MPI_THREAD_MULTIPLE)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" \
