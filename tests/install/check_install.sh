@@ -1,0 +1,37 @@
+#!/bin/bash
+# Install the build into a fresh prefix, then build a user's program against it three ways
+# and run each: pkg-config (header only, library preloaded), CMake find_package with the
+# imported target linked (no preload), and CMake for the header only (preloaded).
+#   check_install.sh BUILD_DIR MPIEXEC
+set -euo pipefail
+build=$1 mpiexec=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+lib=$(find "$tmp/prefix" -name libmpishm.so | head -1)
+pcdir=$(dirname "$lib")/pkgconfig
+for f in include/mpishm.h bin/mpishm-report; do
+  [[ -e $tmp/prefix/$f ]] || { echo "check_install: $f was not installed"; exit 1; }
+done
+expect() { # expect WHAT OUTPUT
+  grep -q "consumer: mark success, shared, data right" <<<"$2" ||
+    { echo "check_install: $1: $2"; exit 1; }
+  echo "check_install: $1: shared"
+}
+mpicc=$(command -v mpicc.mpich || command -v mpicc)
+# shellcheck disable=SC2046 # pkg-config's flags are meant to split
+"$mpicc" $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags mpishm) "$here/consumer/app.c" -o "$tmp/app_pc"
+expect "pkg-config, preloaded" "$("$mpiexec" -n 2 -genv LD_PRELOAD "$lib" "$tmp/app_pc")"
+# shellcheck disable=SC2046
+"$mpicc" -DMPISHM_NO_WEAK $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags mpishm) \
+  "$here/consumer/app.c" $(PKG_CONFIG_PATH=$pcdir pkg-config --libs mpishm) \
+  -o "$tmp/app_pc_linked" -Wl,-rpath,"$(dirname "$lib")"
+expect "pkg-config, linked" "$("$mpiexec" -n 2 "$tmp/app_pc_linked")"
+cmake -S "$here/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+      -DMPI_C_COMPILER="$mpicc" -DCMAKE_BUILD_RPATH="$(dirname "$lib")" >/dev/null
+cmake --build "$tmp/consumer" >/dev/null
+expect "CMake, linked" "$("$mpiexec" -n 2 "$tmp/consumer/app_linked")"
+expect "CMake, header only, preloaded" \
+  "$("$mpiexec" -n 2 -genv LD_PRELOAD "$lib" "$tmp/consumer/app_header")"
+echo "check_install: passed"
