@@ -1,0 +1,32 @@
+#!/bin/bash
+# tools/mpishm-run as a user runs it: the command each launcher gets (MPICH hydra -genv, Open
+# MPI -x, Slurm --export, the environment otherwise), an existing LD_PRELOAD kept after the
+# library, bad arguments refused; then a real MPICH job with --report and --sites.
+#   check_run.sh MPISHM_RUN LIBRARY MPIEXEC SITES_CHECK
+set -u
+run=$1 lib=$2 mpiexec=$3 prog=$4
+status=0
+expect() { # expect WHAT PATTERN OUTPUT
+  if grep -Eq -- "$2" <<<"$3"; then echo "check_run: $1: ok"; else
+    echo "check_run: $1: /$2/ not in: $3"; status=1; fi
+}
+out=$("$run" --lib "$lib" --dry-run --report --sites load_mesh -- mpiexec.hydra -n 2 ./app)
+expect "hydra gets -genv" "^mpiexec.hydra -genv LD_PRELOAD [^ ]*libmpishm[^ ]* -genv MPISHM_REPORT stderr -genv MPISHM_SITES load_mesh -n 2 ./app$" "$out"
+out=$(LD_PRELOAD=/usr/lib/libother.so "$run" --lib "$lib" --dry-run --auto -- mpirun.openmpi -n 2 ./app)
+expect "Open MPI gets -x, LD_PRELOAD kept" "^mpirun.openmpi -x 'LD_PRELOAD=[^ ]*libmpishm[^ ]* /usr/lib/libother.so' -x MPISHM_AUTO=1 -n 2 ./app$" "$out"
+out=$("$run" --lib "$lib" --dry-run --protect warn --env UCX_TLS=sm -- srun -n 2 ./app)
+expect "srun gets --export" "^srun --export=ALL,LD_PRELOAD=[^ ,]*libmpishm[^ ,]*,MPISHM_PROTECT=warn,UCX_TLS=sm -n 2 ./app$" "$out"
+out=$("$run" --lib "$lib" --dry-run --report=/tmp/r.json -- ./app)
+expect "anything else: the environment" "^LD_PRELOAD=[^ ]*libmpishm[^ ]* MPISHM_REPORT=/tmp/r.json ./app$" "$out"
+out=$("$run" --lib /nonexistent/libmpishm.so -- ./app 2>&1)
+expect "a missing library is named" "^mpishm-run: no library at /nonexistent/libmpishm.so$" "$out"
+out=$("$run" --lib "$lib" --protect always -- ./app 2>&1)
+expect "a bad mode is refused" "invalid choice: 'always'" "$out"
+out=$("$run" --lib "$lib" 2>&1)
+expect "no command is refused" "give the launcher after --" "$out"
+out=$("$run" --lib "$lib" --report --sites load_mesh -- "$mpiexec" -n 3 "$prog" \
+        --expect mesh=shared --expect basis=private --expect cross_sections=shared 2>&1)
+expect "a real job: the program's checks" "sites_check: calls 6 small 1 failures 0" "$out"
+expect "a real job: the report, load_mesh shared by sites" "sites +load_mesh\+0x" "$out"
+[[ $status == 0 ]] && echo "check_run: passed"
+exit $status
