@@ -46,8 +46,9 @@ enum {
     MPISHM_ENOMEM = 5,     /* the library could not allocate its bookkeeping */
     MPISHM_ENOTLOADED = 6, /* libmpishm is not loaded in this process (returned by the
                               header's wrappers, never by the library) */
-    MPISHM_ESYSTEM = 7     /* a system call failed while changing the mapping; the array's
+    MPISHM_ESYSTEM = 7,    /* a system call failed while changing the mapping; the array's
                               content is unchanged */
+    MPISHM_ENOTCONTIGUOUS = 8 /* Fortran: an array section whose elements are not adjacent */
 };
 
 /* What mpishm_query reports about an address. */

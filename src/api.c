@@ -87,6 +87,8 @@ MPISHM_EXPORT const char *mpishm_strerror(int code)
     case MPISHM_ENOMEM: return "out of memory for the library's bookkeeping";
     case MPISHM_ENOTLOADED: return "libmpishm is not loaded";
     case MPISHM_ESYSTEM: return "a system call failed while changing the mapping";
+    case MPISHM_ENOTCONTIGUOUS:
+        return "the array's elements are not adjacent in memory (a strided section)";
     }
     return "unknown libmpishm error code";
 }

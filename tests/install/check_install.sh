@@ -11,7 +11,9 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 lib=$(find "$tmp/prefix" -name libmpishm.so | head -1)
 pcdir=$(dirname "$lib")/pkgconfig
-for f in include/mpishm.h bin/mpishm-report bin/mpishm-run share/man/man7/mpishm.7; do
+wanted="include/mpishm.h bin/mpishm-report bin/mpishm-run share/man/man7/mpishm.7"
+[[ -e $build/fortran/mpishm.mod ]] && wanted+=" include/mpishm.mod" # built with gfortran
+for f in $wanted; do
   [[ -e $tmp/prefix/$f ]] || { echo "check_install: $f was not installed"; exit 1; }
 done
 expect() { # expect WHAT OUTPUT

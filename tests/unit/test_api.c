@@ -165,12 +165,12 @@ Test(api, strerror_texts)
 {
     const int codes[] = {MPISHM_SUCCESS,    MPISHM_EINVAL,  MPISHM_EOVERLAP,
                          MPISHM_ENOTMARKED, MPISHM_EBADMEM, MPISHM_ENOMEM,
-                         MPISHM_ENOTLOADED, MPISHM_ESYSTEM};
+                         MPISHM_ENOTLOADED, MPISHM_ESYSTEM, MPISHM_ENOTCONTIGUOUS};
     const size_t n = sizeof codes / sizeof codes[0];
     const char *unknown = mpishm_strerror(-1);
     cr_assert_not_null(unknown);
     cr_expect_not_null(strstr(unknown, "unknown"), "got \"%s\"", unknown);
-    cr_expect_str_eq(mpishm_strerror(8), unknown);
+    cr_expect_str_eq(mpishm_strerror(9), unknown);
     cr_expect_str_eq(mpishm_strerror(1000), unknown);
     for (size_t i = 0; i < n; i++) {
         const char *t = mpishm_strerror(codes[i]);
