@@ -11,7 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 lib=$(find "$tmp/prefix" -name libmpishm.so | head -1)
 pcdir=$(dirname "$lib")/pkgconfig
-wanted="include/mpishm.h bin/mpishm-report bin/mpishm-run share/man/man7/mpishm.7"
+wanted="include/mpishm.h bin/mpishm-report bin/mpishm-run share/man/man7/mpishm.7
+        lib/python3/dist-packages/mpishm/__init__.py"
 [[ -e $build/fortran/mpishm.mod ]] && wanted+=" include/mpishm.mod" # built with gfortran
 for f in $wanted; do
   [[ -e $tmp/prefix/$f ]] || { echo "check_install: $f was not installed"; exit 1; }
@@ -36,4 +37,9 @@ cmake --build "$tmp/consumer" >/dev/null
 expect "CMake, linked" "$("$mpiexec" -n 2 "$tmp/consumer/app_linked")"
 expect "CMake, header only, preloaded" \
   "$("$mpiexec" -n 2 -genv LD_PRELOAD "$lib" "$tmp/consumer/app_header")"
+out=$(env -u LD_PRELOAD -u MPISHM_LIB PYTHONPATH="$tmp/prefix/lib/python3/dist-packages" \
+      /usr/bin/python3 -c "import mpishm, os; print('python:', mpishm.loaded, os.path.realpath(mpishm._lib._name))")
+grep -q "python: True $tmp/prefix" <<<"$out" ||
+  { echo "check_install: the installed Python module did not find the installed library: $out"; exit 1; }
+echo "check_install: the Python module finds the installed library"
 echo "check_install: passed"
