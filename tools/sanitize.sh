@@ -11,8 +11,8 @@
 # Left out under AddressSanitizer: the tests too big for its shadow memory (label big);
 # strict mode's (mpi_protect_*): ASan's own SIGSEGV handling and its larger stack frames
 # change what a fault on an 8 KiB signal stack prints, which those tests check to the letter;
-# tcmalloc's (a second allocator beside ASan's) and numpy's (python3 is not built with ASan,
-# whose runtime must come first in a process).
+# tcmalloc's (a second allocator beside ASan's), and numpy's and the Python module's (python3
+# is not built with ASan, whose runtime must come first in a process).
 #   bash tools/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,7 @@ echo "sanitize: AddressSanitizer and UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure --timeout 600 -L "unit|mpi|report" -LE big \
-                  -E "protect|bench|tcmalloc|numpy")
+                  -E "protect|bench|tcmalloc|numpy|python")
 echo "sanitize: ThreadSanitizer over concurrent broadcasts (MPI_THREAD_MULTIPLE)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" \

@@ -12,8 +12,9 @@ expect() { # expect WHAT PATTERN OUTPUT
 }
 out=$("$run" --lib "$lib" --dry-run --report --sites load_mesh -- mpiexec.hydra -n 2 ./app)
 expect "hydra gets -genv" "^mpiexec.hydra -genv LD_PRELOAD [^ ]*libmpishm[^ ]* -genv MPISHM_REPORT stderr -genv MPISHM_SITES load_mesh -n 2 ./app$" "$out"
-out=$(LD_PRELOAD=/usr/lib/libother.so "$run" --lib "$lib" --dry-run --auto -- mpirun.openmpi -n 2 ./app)
-expect "Open MPI gets -x, LD_PRELOAD kept" "^mpirun.openmpi -x 'LD_PRELOAD=[^ ]*libmpishm[^ ]* /usr/lib/libother.so' -x MPISHM_AUTO=1 -n 2 ./app$" "$out"
+other=$(ls /lib/x86_64-linux-gnu/libm.so.6 /lib64/libm.so.6 2>/dev/null | head -1) # harmless here
+out=$(LD_PRELOAD=$other "$run" --lib "$lib" --dry-run --auto -- mpirun.openmpi -n 2 ./app)
+expect "Open MPI gets -x, LD_PRELOAD kept" "^mpirun.openmpi -x 'LD_PRELOAD=[^ ]*libmpishm[^ ]* $other' -x MPISHM_AUTO=1 -n 2 ./app$" "$out"
 out=$("$run" --lib "$lib" --dry-run --protect warn --env UCX_TLS=sm -- srun -n 2 ./app)
 expect "srun gets --export" "^srun --export=ALL,LD_PRELOAD=[^ ,]*libmpishm[^ ,]*,MPISHM_PROTECT=warn,UCX_TLS=sm -n 2 ./app$" "$out"
 out=$("$run" --lib "$lib" --dry-run --report=/tmp/r.json -- ./app)
@@ -27,6 +28,7 @@ expect "no command is refused" "give the launcher after --" "$out"
 out=$("$run" --lib "$lib" --report --sites load_mesh -- "$mpiexec" -n 3 "$prog" \
         --expect mesh=shared --expect basis=private --expect cross_sections=shared 2>&1)
 expect "a real job: the program's checks" "sites_check: calls 6 small 1 failures 0" "$out"
-expect "a real job: the report, load_mesh shared by sites" "sites +load_mesh\+0x" "$out"
+# (an unoptimised build keeps the program's bcast() helper as the innermost frame)
+expect "a real job: the report, load_mesh shared by sites" "sites +(bcast\+0x[0-9a-f]+ < )?load_mesh\+0x" "$out"
 [[ $status == 0 ]] && echo "check_run: passed"
 exit $status
