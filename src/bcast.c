@@ -110,7 +110,7 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
     size_t total = (size_t)count * (size_t)size;
     int below = total < bcast_cfg.threshold;
     if (bcast_cfg.report)
-        report_call(comm, total, below);
+        report_call(comm, below);
     if (below) {
         if (log_verbosity >= 1)
             note_below_threshold(buf, total, comm);

@@ -35,9 +35,8 @@ static int counts_here(MPI_Comm comm)
     return PMPI_Comm_rank(comm, &rank) == MPI_SUCCESS && rank == 0;
 }
 
-void report_call(MPI_Comm comm, size_t bytes, int below_threshold)
+void report_call(MPI_Comm comm, int below_threshold)
 {
-    (void)bytes;
     if (!counts_here(comm))
         return;
     pthread_mutex_lock(&lock);

@@ -8,9 +8,9 @@
 
 #include "sites.h"
 
-/* One intercepted broadcast of `bytes` bytes (report mode only). Counted by rank 0 of comm,
+/* One intercepted broadcast (report mode only). Counted by rank 0 of comm,
  * so that the job's sums count each collective call once. */
-void report_call(MPI_Comm comm, size_t bytes, int below_threshold);
+void report_call(MPI_Comm comm, int below_threshold);
 
 /* The outcome of a large broadcast (counted like report_call). */
 void report_outcome(MPI_Comm comm, int shared, why_not why, size_t bytes);
