@@ -106,11 +106,31 @@ typedef struct sample {
     mpishm_stats after;
 } sample;
 
-/* Broadcast of uint64 words, through MPI_Bcast_c when the count passes INT_MAX. */
+/* Broadcast of uint64 words. A count past INT_MAX goes through MPI_Bcast_c (MPI 4), or with
+ * MPI 3 through a contiguous type of 2^k words (n is a power-of-two multiple of 4 KiB pages
+ * when that large, so one call still carries the whole array). */
 static void bcast_words(uint64_t *w, size_t n, int root, MPI_Comm comm)
 {
-    int rc = n <= INT32_MAX ? MPI_Bcast(w, (int)n, MPI_UINT64_T, root, comm)
-                            : MPI_Bcast_c(w, (MPI_Count)n, MPI_UINT64_T, root, comm);
+    int rc;
+    if (n <= INT32_MAX) {
+        rc = MPI_Bcast(w, (int)n, MPI_UINT64_T, root, comm);
+    } else {
+#if MPI_VERSION >= 4
+        rc = MPI_Bcast_c(w, (MPI_Count)n, MPI_UINT64_T, root, comm);
+#else
+        size_t words = 1;
+        while (n / words > INT32_MAX || n % words != 0) {
+            if (n % (2 * words) != 0)
+                die("--bytes past 16 GiB must be a multiple of 4 KiB with MPI 3");
+            words *= 2;
+        }
+        MPI_Datatype t;
+        MPI_Type_contiguous((int)words, MPI_UINT64_T, &t);
+        MPI_Type_commit(&t);
+        rc = MPI_Bcast(w, (int)(n / words), t, root, comm);
+        MPI_Type_free(&t);
+#endif
+    }
     if (rc != MPI_SUCCESS)
         die("MPI_Bcast failed");
 }

@@ -7,7 +7,7 @@
  *               [--mark all|none|allbut:R] [--comm world|split|dup] [--type byte|double|contig|vector]
  *               [--expect shared|private[,shared|private...]] (one word per round; rounds = words)
  *               [--private-rank R] [--write-after R] [--unmark] [--free-reuse] [--unmap] [--after-finalize]
- *               [--bcast-c] [--alloc mmap|malloc] [--iterations N] [--kill-after R] [--bad-root]
+ *               [--bcast-c] [--alloc mmap|malloc|memalign] [--iterations N] [--kill-after R] [--bad-root]
  *               [--first-fails] (errors return on comm; the first round must return an error)
  *
  * Exit status 0 when every check passed on every rank. */
@@ -146,6 +146,11 @@ static unsigned char *allocate(size_t bytes, void **block, size_t *block_len)
         *block = malloc(bytes);
         return *block;
     }
+    if (!strcmp(opt.alloc, "memalign")) { /* malloc's memory at a page boundary on every rank */
+        *block_len = bytes;
+        CHECK(posix_memalign(block, page_size(), bytes) == 0, "posix_memalign failed");
+        return *block;
+    }
     *block_len = bytes + 2 * page_size();
     *block = mmap(NULL, *block_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(*block != MAP_FAILED, "mmap of %zu bytes failed", *block_len);
@@ -154,7 +159,7 @@ static unsigned char *allocate(size_t bytes, void **block, size_t *block_len)
 
 static void release_block(void *block, size_t len)
 {
-    if (!strcmp(opt.alloc, "malloc"))
+    if (!strcmp(opt.alloc, "malloc") || !strcmp(opt.alloc, "memalign"))
         free(block);
     else
         munmap(block, len);
@@ -215,8 +220,14 @@ static int do_bcast(unsigned char *buf, size_t bytes, int root, MPI_Comm comm, i
     }
     if (t != MPI_BYTE && t != MPI_DOUBLE)
         MPI_Type_commit(&t);
+#if MPI_VERSION >= 4
     int rc = opt.bcast_c ? MPI_Bcast_c(buf, (MPI_Count)count, t, root, comm)
                          : MPI_Bcast(buf, (int)count, t, root, comm);
+#else
+    CHECK(!opt.bcast_c, "--bcast-c needs MPI 4 (MPI_Bcast_c); this MPI is %d.%d", MPI_VERSION,
+          MPI_SUBVERSION);
+    int rc = MPI_Bcast(buf, (int)count, t, root, comm);
+#endif
     CHECK(rc == MPI_SUCCESS || may_fail, "MPI_Bcast returned %d", rc);
     if (t != MPI_BYTE && t != MPI_DOUBLE)
         MPI_Type_free(&t);
