@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs tools/mpishm-bench the way a user would and checks what it promises.
 
-    check_bench.py run BENCH BUILD   a small matrix: every method and record, the memory of
+    check_bench.py run BENCH BUILD [MPIEXEC]   a small matrix: every method and record, the memory of
                                      each method on each node, the targets, the plots
     check_bench.py bad BENCH BUILD   bad arguments: a message and a failing exit status
 """
@@ -20,7 +20,7 @@ def check(cond, what):
         print("FAIL: " + what, file=sys.stderr)
 
 
-def run(bench, build):
+def run(bench, build, mpiexec=None):
     size, ranks = 4 << 20, 4
     page = os.sysconf("SC_PAGE_SIZE")
     with tempfile.TemporaryDirectory() as d:
@@ -28,7 +28,9 @@ def run(bench, build):
         p = subprocess.run([bench, "--build", build, "--ranks", str(ranks), "--nodes", "1,2,4",
                             "--sizes", "4M", "--runs", "1", "--repeats", "2",
                             "--latency-runs", "2", "--latency-max", "4K", "--iterations", "50",
-                            "--json", out, "--plots", plots], capture_output=True, text=True)
+                            "--json", out, "--plots", plots]
+                           + (["--mpiexec", mpiexec] if mpiexec else []),
+                           capture_output=True, text=True)
         print(p.stdout)
         print(p.stderr, file=sys.stderr)
         check(p.returncode == 0, f"exit status {p.returncode}")
@@ -92,7 +94,7 @@ def run(bench, build):
           "overhead times are positive")
 
 
-def bad(bench, build):
+def bad(bench, build, mpiexec=None):
     cases = [(["--sizes", "12"], "multiples of 8"),
              (["--methods", "plain,fast"], "unknown method(s) fast"),
              (["--env", "MPISHM_PREFAULT"], "--env takes VAR=VALUE"),
@@ -104,5 +106,5 @@ def bad(bench, build):
 
 
 if __name__ == "__main__":
-    {"run": run, "bad": bad}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"run": run, "bad": bad}[sys.argv[1]](*sys.argv[2:5])
     sys.exit(1 if failures else 0)

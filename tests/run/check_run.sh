@@ -1,7 +1,7 @@
 #!/bin/bash
 # tools/mpishm-run as a user runs it: the command each launcher gets (MPICH hydra -genv, Open
 # MPI -x, Slurm --export, the environment otherwise), an existing LD_PRELOAD kept after the
-# library, bad arguments refused; then a real MPICH job with --report and --sites.
+# library, bad arguments refused; then a real job (MPICH or Open MPI) with --report and --sites.
 #   check_run.sh MPISHM_RUN LIBRARY MPIEXEC SITES_CHECK
 set -u
 run=$1 lib=$2 mpiexec=$3 prog=$4
@@ -25,7 +25,13 @@ out=$("$run" --lib "$lib" --protect always -- ./app 2>&1)
 expect "a bad mode is refused" "invalid choice: 'always'" "$out"
 out=$("$run" --lib "$lib" 2>&1)
 expect "no command is refused" "give the launcher after --" "$out"
-out=$("$run" --lib "$lib" --report --sites load_mesh -- "$mpiexec" -n 3 "$prog" \
+# the real job goes through the MPI's own launcher, which mpishm-run must recognise
+launch=("$mpiexec")
+if OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$mpiexec" --version 2>&1 | grep -Eq "Open MPI|OpenRTE"; then
+  launch+=(--oversubscribe)
+  [[ $(id -u) -ne 0 ]] || launch+=(--allow-run-as-root)
+fi
+out=$("$run" --lib "$lib" --report --sites load_mesh -- "${launch[@]}" -n 3 "$prog" \
         --expect mesh=shared --expect basis=private --expect cross_sections=shared 2>&1)
 expect "a real job: the program's checks" "sites_check: calls 6 small 1 failures 0" "$out"
 # (an unoptimised build keeps the program's bcast() helper as the innermost frame)
