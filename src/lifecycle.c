@@ -2,6 +2,9 @@
 #include "mpishm_internal.h"
 
 #include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bcast.h"
@@ -70,8 +73,36 @@ static void library_start(void)
                 bcast_cfg.threshold);
 }
 
+/* The library passes MPI handles of its own MPI's types: built for MPICH (integers) and
+ * preloaded into an Open MPI program (pointers), or the reverse, every call would be wrong.
+ * The MPI that answers is the program's (first in the global scope); say so and stop. */
+static void check_same_mpi(void)
+{
+    static char version[8192]; /* MPICH's MPI_MAX_LIBRARY_VERSION_STRING, the larger */
+    int len = 0;
+    if (PMPI_Get_library_version(version, &len) != MPI_SUCCESS)
+        return;
+#ifdef OPEN_MPI
+    const char *built = "Open MPI", *flag = "mpich";
+    int same = strstr(version, "Open MPI") != NULL;
+#else
+    const char *built = "MPICH", *flag = "openmpi";
+    int same = strstr(version, "Open MPI") == NULL;
+#endif
+    if (same)
+        return;
+    version[strcspn(version, "\n")] = '\0';
+    for (char *c = version; *c; c++)
+        if (*c == '\t')
+            *c = ' ';
+    fprintf(stderr, "libmpishm: this library was built for %s but the program runs %s; preload "
+            "the libmpishm built with -DMPISHM_MPI=%s\n", built, version, flag);
+    exit(1);
+}
+
 MPISHM_EXPORT int MPI_Init(int *argc, char ***argv)
 {
+    check_same_mpi();
     int rc = PMPI_Init(argc, argv);
     if (rc == MPI_SUCCESS)
         library_start();
@@ -80,6 +111,7 @@ MPISHM_EXPORT int MPI_Init(int *argc, char ***argv)
 
 MPISHM_EXPORT int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
 {
+    check_same_mpi();
     int rc = PMPI_Init_thread(argc, argv, required, provided);
     if (rc == MPI_SUCCESS)
         library_start();

@@ -2,9 +2,9 @@
 # Install the build into a fresh prefix, then build a user's program against it three ways
 # and run each: pkg-config (header only, library preloaded), CMake find_package with the
 # imported target linked (no preload), and CMake for the header only (preloaded).
-#   check_install.sh BUILD_DIR MPIEXEC
+#   check_install.sh BUILD_DIR MPIEXEC MPICC   (the MPI the build is for)
 set -euo pipefail
-build=$1 mpiexec=$2
+build=$1 mpiexec=$2 mpicc=$3
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -22,7 +22,6 @@ expect() { # expect WHAT OUTPUT
     { echo "check_install: $1: $2"; exit 1; }
   echo "check_install: $1: shared"
 }
-mpicc=$(command -v mpicc.mpich || command -v mpicc)
 # shellcheck disable=SC2046 # pkg-config's flags are meant to split
 "$mpicc" $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags mpishm) "$here/consumer/app.c" -o "$tmp/app_pc"
 expect "pkg-config, preloaded" "$("$mpiexec" -n 2 -genv LD_PRELOAD "$lib" "$tmp/app_pc")"
