@@ -1,9 +1,17 @@
 #!/bin/bash
 # Install what libmpishm needs on Debian 12 (when missing) and build it into build/.
-#   bash tools/setup.sh            # then: build/libmpishm.so
-# Extra arguments go to cmake (e.g. -DCMAKE_BUILD_TYPE=Debug).
+#   bash tools/setup.sh [--openmpi] [cmake arguments]   # then: build/libmpishm.so
+# --openmpi also installs Open MPI and mpi4py and builds the library for Open MPI into
+# build-openmpi/ (the tests run under both MPIs). Installing Open MPI would make it what plain
+# mpicc and mpiexec mean (Debian's alternatives): the choice made before is put back.
+# Other arguments go to cmake (e.g. -DCMAKE_BUILD_TYPE=Debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+openmpi=0
+if [[ ${1:-} == --openmpi ]]; then
+  openmpi=1
+  shift
+fi
 
 # python3 and gnuplot-nox: the benchmark driver and its plots (tools/mpishm-bench);
 # gfortran: tests of Fortran call sites; binutils: addr2line for tools/mpishm-report;
@@ -12,18 +20,40 @@ cd "$(dirname "$0")/.."
 packages=(mpich libmpich-dev libunwind-dev libcriterion-dev pkg-config cmake make gcc gfortran
           binutils python3 python3-numpy gnuplot-nox valgrind clang libclang-rt-14-dev
           libtcmalloc-minimal4)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
+install_missing() { # install_missing PACKAGE...
+  local missing=() p sudo=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [[ ${#missing[@]} -gt 0 ]] || return 0
   echo "setup: installing ${missing[*]}"
-  sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+install_missing "${packages[@]}"
+if [[ $openmpi == 1 ]]; then
+  alternatives=(mpi mpirun mpi-x86_64-linux-gnu)
+  declare -A before
+  for a in "${alternatives[@]}"; do
+    before[$a]=$(update-alternatives --query "$a" 2>/dev/null | sed -n 's/^Value: //p')
+  done
+  install_missing openmpi-bin libopenmpi-dev python3-mpi4py
+  for a in "${alternatives[@]}"; do
+    now=$(update-alternatives --query "$a" 2>/dev/null | sed -n 's/^Value: //p')
+    if [[ -n ${before[$a]} && $now != "${before[$a]}" ]]; then
+      sudo=""
+      [[ $(id -u) -eq 0 ]] || sudo="sudo"
+      $sudo update-alternatives --quiet --set "$a" "${before[$a]}"
+    fi
+  done
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 echo "setup: built $(pwd)/build/libmpishm.so"
+if [[ $openmpi == 1 ]]; then
+  cmake -S . -B build-openmpi -DMPISHM_MPI=openmpi -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build build-openmpi -j "$(nproc)" >/dev/null
+  echo "setup: built $(pwd)/build-openmpi/libmpishm.so (for Open MPI)"
+fi
