@@ -31,6 +31,7 @@ class Libmpishm(CMakePackage):
     def cmake_args(self):
         mpi = self.spec[self.spec.variants["mpi"].value]
         args = [
+            self.define("MPISHM_MPI", self.spec.variants["mpi"].value),
             self.define("MPI_C_COMPILER", mpi.prefix.bin.mpicc),
             self.define("MPIEXEC_EXECUTABLE", mpi.prefix.bin.mpiexec),
             self.define("BUILD_TESTING", self.spec.satisfies("+tests")),
