@@ -26,10 +26,20 @@ program legacy_table
   integer(c_long_long) :: pss(3), pss_sum(3)
   double precision :: copies(3)
 
-  call MPI_Init(ierr)
+  character(len=16) :: how
+  integer :: provided
+
+  ! "thread": start with MPI_INIT_THREAD (under Open MPI, another Fortran entry point)
+  call get_command_argument(1, how)
+  if (how == 'thread') then
+    call MPI_Init_thread(MPI_THREAD_FUNNELED, provided, ierr)
+  else
+    call MPI_Init(ierr)
+  end if
   call MPI_Comm_rank(MPI_COMM_WORLD, rank, ierr)
   call MPI_Comm_size(MPI_COMM_WORLD, nranks, ierr)
   bad = 0
+  if (how == 'thread' .and. provided < MPI_THREAD_FUNNELED) bad = bad + 1
   call loadxs(ierr)
   if (ierr /= MPISHM_SUCCESS) bad = bad + 1
   do i = 1, nxs, 97
