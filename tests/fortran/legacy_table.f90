@@ -27,7 +27,8 @@ program legacy_table
   double precision :: copies(3)
 
   character(len=16) :: how
-  integer :: provided
+  integer :: provided, small(1024), absolute
+  integer(kind=MPI_ADDRESS_KIND) :: disp(1)
 
   ! "thread": start with MPI_INIT_THREAD (under Open MPI, another Fortran entry point)
   call get_command_argument(1, how)
@@ -66,6 +67,16 @@ program legacy_table
   do i = 1, nmesh, 101
     if (mesh(i) /= 7 * i + 3) bad = bad + 1
   end do
+
+  ! MPI_BOTTOM and an absolute address (Open MPI's Fortran MPI_BOTTOM is a COMMON block the
+  ! library must recognise): not shared, but the data arrives
+  call MPI_Get_address(small, disp(1), ierr)
+  call MPI_Type_create_hindexed(1, [size(small)], disp, MPI_INTEGER, absolute, ierr)
+  call MPI_Type_commit(absolute, ierr)
+  if (rank == 0) small = [(3 * i, i = 1, size(small))]
+  call MPI_Bcast(MPI_BOTTOM, 1, absolute, 0, MPI_COMM_WORLD, ierr)
+  if (ierr /= MPI_SUCCESS .or. any(small /= [(3 * i, i = 1, size(small))])) bad = bad + 1
+  call MPI_Type_free(absolute, ierr)
 
   if (.not. mpishm_is_shared(xs)) bad = bad + 1
   if (.not. mpishm_is_shared(grid)) bad = bad + 1
