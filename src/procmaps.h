@@ -9,7 +9,10 @@
  * not the main thread's stack; 0 otherwise (also when the map cannot be read). */
 int procmaps_private_writable(uintptr_t start, uintptr_t end);
 
-/* The same, and no part of [start, end) lies in a mapping right above an inaccessible one,
+/* 1 when [start, end) is covered, without a hole, by readable mappings. */
+int procmaps_readable(uintptr_t start, uintptr_t end);
+
+/* procmaps_private_writable, and no part of [start, end) lies in a mapping right above an inaccessible one,
  * which is how every thread stack glibc makes looks (its guard page below it), and none in
  * the calling thread's own stack (even one without a guard page): what MPISHM_AUTO and
  * MPISHM_SITES may share without a mark. */
