@@ -544,9 +544,11 @@ static void make_private_for_fallback(const void *buf, size_t span)
 
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
-int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done)
+int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done,
+                 int *site_out)
 {
     *done = 0;
+    *site_out = -1;
     if (inside)
         return MPI_SUCCESS;
     inside = 1;
@@ -557,7 +559,7 @@ int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, 
     if (bcast_cfg.report || bcast_cfg.by_sites || bcast_cfg.auto_select) {
         callstack stack;
         callsite_capture(&stack);
-        site = a.site = sites_lookup(&stack, &a.by_site);
+        site = a.site = *site_out = sites_lookup(&stack, &a.by_site);
         a.by_site &= bcast_cfg.by_sites;
         a.call_pc = stack.n ? stack.pc[0] : 0;
     }

@@ -32,7 +32,9 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
 /* Collective over comm: deliver the root's `bytes` bytes at buf into every rank's buf
  * through one node-shared segment per node. Sets *done to 1 when it did; *done 0 means
  * every rank agreed to fall back and the caller must call PMPI_Bcast (no rank was changed).
+ * *site: the call's site (sites.h), -1 when its stack was not captured.
  * Returns MPI_SUCCESS or the MPI error code of a failed internal call. */
-int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done);
+int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done,
+                 int *site);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "bcast.h"
 #include "callsite.h"
+#include "content.h"
 #include "fault.h"
 #include "log.h"
 #include "options.h"
@@ -124,8 +125,11 @@ MPISHM_EXPORT int MPI_Finalize(void)
 {
     int was_active = bcast_cfg.active;
     bcast_cfg.active = 0;
-    if (was_active && bcast_cfg.report && report_finish(option_str(OPT_REPORT)) != MPI_SUCCESS)
-        log_warn("MPISHM_REPORT: gathering the report failed");
+    if (was_active && bcast_cfg.report) {
+        content_end_all(); /* the broadcast copies still alive: read-only or written? */
+        if (report_finish(option_str(OPT_REPORT)) != MPI_SUCCESS)
+            log_warn("MPISHM_REPORT: gathering the report failed");
+    }
     topo_finalize();
     return PMPI_Finalize();
 }

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "content.h"
 #include "layout.h"
 #include "log.h"
 #include "mpishm_internal.h"
@@ -128,8 +129,16 @@ __attribute__((constructor)) static void look_up_allocator(void)
     resolve();
 }
 
+/* Report mode: a watched broadcast buffer's copy ends with the block (content.h). */
+static inline void end_content(const void *p, size_t len)
+{
+    if (p && started() && content_watching())
+        content_end((uintptr_t)p, len);
+}
+
 MPISHM_EXPORT void free(void *p)
 {
+    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 0);
     void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
@@ -142,6 +151,7 @@ MPISHM_EXPORT void free(void *p)
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
 {
+    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 1);
     void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
@@ -175,6 +185,8 @@ static void forget_block(void *addr, size_t len)
 
 MPISHM_EXPORT int munmap(void *addr, size_t len)
 {
+    if (len)
+        end_content(addr, len);
     if (addr && len && started() && region_count())
         forget_block(addr, len);
     int (*f)(void *, size_t) = __atomic_load_n(&next_munmap, __ATOMIC_ACQUIRE);
@@ -194,8 +206,10 @@ MPISHM_EXPORT int munmap(void *addr, size_t len)
 static void on_ucm_munmap(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     (void)arg;
-    if (type == UCM_EVENT_MUNMAP && event->munmap.address && event->munmap.size &&
-        region_count())
+    if (type != UCM_EVENT_MUNMAP || !event->munmap.address || !event->munmap.size)
+        return;
+    end_content(event->munmap.address, event->munmap.size);
+    if (region_count())
         forget_block(event->munmap.address, event->munmap.size);
 }
 
@@ -217,6 +231,8 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     va_start(ap, flags);
     void *new_addr = flags & MREMAP_FIXED ? va_arg(ap, void *) : NULL;
     va_end(ap);
+    if (old_len)
+        end_content(old, old_len);
     if (old && old_len && started() && region_count())
         release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
     void *(*f)(void *, size_t, size_t, int, ...) = __atomic_load_n(&next_mremap, __ATOMIC_ACQUIRE);
@@ -257,6 +273,8 @@ static void *lookup_delete(next_delete *slot, const char *name)
 static void release_deleted(const next_delete *slot, void *p, size_t size)
 {
     region r;
+    if (!slot->via_free)
+        end_content(p, size ? size : 1); /* unsized: the copies that hold its first byte */
     if (!p || !started() || !region_count() || slot->via_free)
         return;
     if (size)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bcast.h"
+#include "content.h"
 #include "fault.h"
 #include "layout.h"
 #include "log.h"
@@ -116,6 +117,19 @@ static void to_wire(const site_record *r, wire_site *w)
     w->shared_bytes = r->shared_bytes;
 }
 
+/* A write that warn mode saw into one of the site's buffers: its writer, named. */
+static void find_writer(const site_record *r, const protect_violation *v, size_t nv,
+                        wire_frame *writer)
+{
+    for (size_t i = 0; i < nv && !writer->function[0] && !writer->object[0]; i++)
+        for (int b = 0; b < r->nbuffers; b++)
+            if (v[i].writer_pc && v[i].base < r->buffers[b].addr + r->buffers[b].bytes &&
+                v[i].base + v[i].bytes > r->buffers[b].addr) {
+                name_frame(v[i].writer_pc, writer);
+                break;
+            }
+}
+
 /* This rank's sites, named, those that are one site once named folded together. */
 static size_t local_sites(wire_site **out)
 {
@@ -129,6 +143,9 @@ static size_t local_sites(wire_site **out)
     }
     size_t now = sites_snapshot(rec, n);
     n = now < n ? now : n;
+    size_t nv = protect_violations(NULL, 0); /* none without strict mode */
+    protect_violation *v = nv ? calloc(nv, sizeof *v) : NULL;
+    nv = v ? protect_violations(v, nv) : 0;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         wire_site *site = &w[kept];
@@ -143,6 +160,11 @@ static size_t local_sites(wire_site **out)
         size_t k = 0;
         while (k < kept && !same_site(&w[k], site))
             k++;
+        content_counts c;
+        content_site_counts((int)i, &c); /* snapshot index = site id */
+        wire_frame writer = {0};
+        if (c.written)
+            find_writer(&rec[i], v, nv, &writer);
         if (k < kept) {
             sites_merge(&rec[k], &rec[i]);
             to_wire(&rec[k], &w[k]);
@@ -151,8 +173,13 @@ static size_t local_sites(wire_site **out)
             to_wire(&rec[kept], site);
             kept++;
         }
+        w[k].unchanged += c.unchanged;
+        w[k].written += c.written;
+        w[k].unchecked += c.unchecked;
+        if (!w[k].writer.function[0] && !w[k].writer.object[0])
+            w[k].writer = writer;
     }
-    free(rec);
+    free(rec), free(v);
     *out = w;
     return kept;
 }
@@ -298,6 +325,18 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
     }
     for (int k = 0; k < 3; k++)
         m->s.by_origin[k] += w->by_origin[k];
+    if (m->ranks) { /* an earlier rank's record (a new one was copied whole above) */
+        m->s.unchanged += w->unchanged;
+        m->s.written += w->written;
+        m->s.unchecked += w->unchecked;
+        if (!m->s.writer.function[0] && !m->s.writer.object[0])
+            m->s.writer = w->writer;
+    }
+    if (w->written) {
+        if (m->writing_ranks < (int)(sizeof m->written_by / sizeof m->written_by[0]))
+            m->written_by[m->writing_ranks] = r->rank;
+        m->writing_ranks++;
+    }
     m->ranks++;
     /* with MPISHM_AUTO every buffer that could be selected was: nothing left to suggest */
     m->candidate |= w->not_shared[WHY_NOT_MARKED] > 0 && !bcast_cfg.auto_select;
@@ -319,7 +358,8 @@ static int site_has_function(const merged_site *m, const char *name)
 }
 
 /* The innermost function of the site's stack that no other site's stack passes through
- * (else none that a site not to be selected passes through; else the call's own function):
+ * (else none that a site not to be suggested passes through; else the call's own function,
+ * which then only names the site: no name selects it alone, and it is not suggested):
  * naming it in MPISHM_SITES selects this site and as few others as possible. */
 static const char *name_to_select(const job_report *j, int i)
 {
@@ -329,7 +369,7 @@ static const char *name_to_select(const job_report *j, int i)
             const char *f = m->s.frame[k].function;
             int clash = !f[0];
             for (int o = 0; o < j->nsites && !clash; o++)
-                clash = o != i && (strict || !j->sites[o].candidate) &&
+                clash = o != i && (strict || !j->sites[o].suggest) &&
                         site_has_function(&j->sites[o], f);
             if (!clash)
                 return f;
@@ -353,6 +393,13 @@ static void finish_sites(job_report *j, const node_acc *acc)
             if (m->s.by_origin[o] > best)
                 best = m->s.by_origin[o], m->selected_by = origin[o];
     }
+    for (int i = 0; i < j->nsites; i++) {
+        merged_site *m = &j->sites[i];
+        m->content = m->s.written                          ? "written"
+                     : m->s.unchanged && !m->s.unchecked ? "read-only"
+                                                         : "unverified";
+        m->suggest = m->candidate && m->saving && strcmp(m->content, "read-only") == 0;
+    }
     /* candidates first, then the others; each by saving, largest first (insertion sort:
      * a few sites) */
     for (int i = 1; i < j->nsites; i++) {
@@ -366,8 +413,12 @@ static void finish_sites(job_report *j, const node_acc *acc)
         }
         j->sites[k] = x;
     }
-    for (int i = 0; i < j->nsites; i++) /* points into the sorted array */
-        j->sites[i].select_as = name_to_select(j, i);
+    for (int i = 0; i < j->nsites; i++) { /* points into the sorted array */
+        merged_site *m = &j->sites[i];
+        m->select_as = name_to_select(j, i);
+        for (int o = 0; o < j->nsites && m->suggest; o++) /* the name would select others */
+            m->suggest = o == i || j->sites[o].suggest || !site_has_function(&j->sites[o], m->select_as);
+    }
 }
 
 static void add_arrays(job_report *j, const rank_summary *r, const wire_array *a, int n,

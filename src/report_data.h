@@ -23,6 +23,9 @@ typedef struct wire_site {
     unsigned long not_shared[WHY_COUNT];
     unsigned long by_origin[3];
     unsigned long long max_bytes, candidate_bytes, shared_bytes;
+    /* content.h: this rank's copies found unchanged, written, not checked after broadcasts */
+    unsigned long unchanged, written, unchecked;
+    wire_frame writer; /* a write strict mode's warn mode saw into one of them, if any */
 } wire_site;
 
 /* A marked array mapped from a segment at MPI_Finalize. */
@@ -61,6 +64,11 @@ typedef struct merged_site {
     int candidate;
     const char *selected_by;
     const char *select_as;   /* the function to name in MPISHM_SITES to select this site */
+    /* the buffers' content after the broadcasts: counts summed over the ranks */
+    const char *content;     /* "read-only", "written" or "unverified" */
+    int suggest;             /* a candidate read-only in this run: MPISHM_SITES suggests it */
+    int writing_ranks;       /* ranks that wrote, the first few of them in written_by */
+    int written_by[16];
 } merged_site;
 
 typedef struct merged_failure {

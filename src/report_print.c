@@ -150,7 +150,17 @@ static void json_sites(FILE *out, const job_report *j)
                      "\"select_as\": ",
                 m->selected_by, m->candidate ? "true" : "false", m->saving);
         json_string(out, m->select_as);
-        fputc('}', out);
+        fprintf(out, ",\n     \"content\": {\"verdict\": \"%s\", \"unchanged\": %lu, "
+                     "\"written\": %lu, \"unchecked\": %lu, \"ranks_writing\": %d, "
+                     "\"written_by\": ",
+                m->content, m->s.unchanged, m->s.written, m->s.unchecked, m->writing_ranks);
+        json_ints(out, m->written_by, m->writing_ranks < 16 ? m->writing_ranks : 16);
+        fputs(", \"writer\": ", out);
+        if (m->s.writer.function[0] || m->s.writer.object[0])
+            json_frame(out, &m->s.writer);
+        else
+            fputs("null", out);
+        fputs("}}", out);
     }
     fputs("\n  ],\n", out);
 }
@@ -171,19 +181,19 @@ static void json_violations(FILE *out, const job_report *j)
     fputs(j->nviolations ? "\n  ],\n" : "],\n", out);
 }
 
-/* The candidates' functions, largest saving first, each once: MPISHM_SITES's value. */
+/* The functions of the candidates read-only in this run, largest saving first, each once:
+ * MPISHM_SITES's value. */
 static void suggested_sites(FILE *out, const job_report *j)
 {
     int first = 1;
     for (int i = 0; i < j->nsites; i++) {
         const merged_site *m = &j->sites[i];
         const char *name = m->select_as;
-        if (!m->candidate || !m->saving || !name[0])
+        if (!m->suggest || !name[0])
             continue;
         int seen = 0;
         for (int k = 0; k < i && !seen; k++)
-            seen = j->sites[k].candidate && j->sites[k].saving &&
-                   strcmp(j->sites[k].select_as, name) == 0;
+            seen = j->sites[k].suggest && strcmp(j->sites[k].select_as, name) == 0;
         if (!seen) {
             fprintf(out, "%s%s", first ? "" : ",", name);
             first = 0;
@@ -289,6 +299,22 @@ static void table_job(FILE *out, const job_report *j)
             j->seconds, j->seed_seconds, j->map_seconds);
 }
 
+/* "written after the broadcast by rank(s) 1 3 (2 copies), e.g. from f+0x1a (app)" */
+static void table_writers(FILE *out, const merged_site *m)
+{
+    fputs("      written after the broadcast by rank(s)", out);
+    int shown = m->writing_ranks < 16 ? m->writing_ranks : 16;
+    for (int r = 0; r < shown; r++)
+        fprintf(out, " %d", m->written_by[r]);
+    fprintf(out, "%s (%lu cop%s)", m->writing_ranks > shown ? " ..." : "", m->s.written,
+            m->s.written == 1 ? "y" : "ies");
+    if (m->s.writer.function[0] || m->s.writer.object[0]) {
+        fputs(", from ", out);
+        table_frame(out, &m->s.writer);
+    }
+    fputc('\n', out);
+}
+
 static void table_sites(FILE *out, const job_report *j, int candidates)
 {
     int any = 0;
@@ -303,14 +329,17 @@ static void table_sites(FILE *out, const job_report *j, int candidates)
                                "largest saving first\n"
                              : "  shared sites\n");
         if (any == 1)
-            fprintf(out, "    %-10s %5s %10s %5s  %-20s %s\n", candidates ? "saving" : "saved",
-                    "calls", "bytes/call", "ranks", candidates ? "MPISHM_SITES name" : "selected by",
+            fprintf(out, "    %-10s %5s %10s %5s  %-10s  %-20s %s\n",
+                    candidates ? "saving" : "saved", "calls", "bytes/call", "ranks",
+                    "content", candidates ? "MPISHM_SITES name" : "selected by",
                     "call stack (innermost first)");
-        fprintf(out, "    %-10s %5lu %10s %5d  %-20s ", human(m->saving, a, sizeof a), m->s.calls,
-                human(m->s.max_bytes, b, sizeof b), m->ranks,
+        fprintf(out, "    %-10s %5lu %10s %5d  %-10s  %-20s ", human(m->saving, a, sizeof a),
+                m->s.calls, human(m->s.max_bytes, b, sizeof b), m->ranks, m->content,
                 candidates ? (m->select_as[0] ? m->select_as : "-") : m->selected_by);
         table_stack(out, &m->s);
         fputc('\n', out);
+        if (m->writing_ranks)
+            table_writers(out, m);
     }
 }
 
@@ -344,8 +373,14 @@ void report_print_table(FILE *out, const job_report *j)
         suggested_sites(s, j);
         fclose(s);
     }
+    int candidates = 0;
+    for (int i = 0; i < j->nsites; i++)
+        candidates += j->sites[i].candidate;
     if (line && len)
-        fprintf(out, "  to share the candidates without editing code, rerun with:\n"
-                     "    MPISHM_SITES=%s\n", line);
+        fprintf(out, "  to share the candidates read-only in this run without editing code, "
+                     "rerun with:\n    MPISHM_SITES=%s\n", line);
+    else if (candidates)
+        fputs("  no candidate was read-only in this run (and in a named function): nothing to "
+              "suggest for MPISHM_SITES\n", out);
     free(line);
 }

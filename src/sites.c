@@ -11,12 +11,11 @@ const char *const why_not_key[WHY_COUNT] = {"not_marked", "not_selectable", "wri
                                             "not_contiguous",
                                             "one_rank_per_node", "failed", "other"};
 
-#define MAX_SITES 256
 #define MAX_STACKS 1024 /* a power of two */
 #define MAX_NAMES 64
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static site_record sites[MAX_SITES];
+static site_record sites[SITES_MAX];
 static int nsites;
 static struct { uint64_t hash; int used, site, selected; callstack stack; } stacks[MAX_STACKS];
 static char names[MAX_NAMES][256];
@@ -78,7 +77,7 @@ static int site_of_call(const callstack *s)
     for (int i = 0; i < nsites; i++)
         if (same_site(&sites[i].stack, s))
             return i;
-    if (nsites == MAX_SITES)
+    if (nsites == SITES_MAX)
         return -1;
     memset(&sites[nsites], 0, sizeof sites[nsites]);
     sites[nsites].stack = *s;

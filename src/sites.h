@@ -27,6 +27,9 @@ extern const char *const why_not_key[WHY_COUNT];
  * from several loaders are told apart by their callers. */
 #define SITE_FRAMES 4
 
+/* Call sites remembered (site ids are below this). */
+#define SITES_MAX 256
+
 /* Distinct buffers remembered per site for the saving estimate. */
 #define SITE_BUFFERS 64
 

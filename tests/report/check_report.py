@@ -25,6 +25,12 @@ CASE:
   fortran  sites_fortran: the Fortran subroutine and the C function are both named
            candidates; MPISHM_SITES=load_table (the Fortran name without its underscore)
            shares the Fortran site and not the C one
+  content  content_check: its two never-written sites are read-only in this run, the one
+           rank 1 writes (then broadcast again) and the one every rank writes are "written"
+           by those ranks, counted per copy; the
+           suggested MPISHM_SITES names exactly the two read-only ones, and a rerun with it
+           shares them and leaves the other two to MPI, every rank's data right; under
+           MPISHM_AUTO with MPISHM_PROTECT=warn the writers' functions are named
 Exit status 0 when every check passed; each failed check is printed."""
 import argparse
 import json
@@ -147,9 +153,12 @@ def judge_sites_check_report(args):
     check(f"libmpishm report: {args.ranks} ranks on {job['nodes']} node(s)" in table,
           "the table's header")
     check("1 shared (8.0 MiB)" in table, "the table counts the shared broadcast")
-    rows = [line for line in table.splitlines() if re.match(r"\s+\S+ \S+\s+1\s+\S+ \S+\s+\d+\s+load_", line)]
-    check([row.split()[6] for row in rows] == ["load_mesh", "load_common", "load_basis"],
+    rows = [line for line in table.splitlines()
+            if re.match(r"\s+\S+ \S+\s+1\s+\S+ \S+\s+\d+\s+\S+\s+load_", line)]
+    check([row.split()[7] for row in rows] == ["load_mesh", "load_common", "load_basis"],
           f"the table lists load_mesh, load_common, load_basis: {rows}")
+    check(all(row.split()[6] == "read-only" for row in rows),
+          f"the table says they were read-only: {rows}")
     check("MPISHM_SITES=load_mesh,load_common,load_basis" in table, "the table's MPISHM_SITES line")
     return r
 
@@ -270,6 +279,56 @@ def judge_fortran(args):
     check(len(c) == 1 and c[0]["candidate"] and c[0]["shared"] == 0, f"c_load_grid not shared: {c}")
 
 
+def judge_content(args):
+    ranks = list(range(args.ranks))
+    r, p = report_run(args)
+    check("content_check: passed" in p.stdout, "content_check passed")
+    expect = {"load_mesh": ("read-only", 2, []), "load_basis": ("read-only", 1, []),
+              "load_field": ("written", 2, [1]), "load_work": ("written", 1, ranks)}
+    for function, (verdict, calls, writers) in expect.items():
+        s = site(r, function)
+        if not s:
+            continue
+        c = s["content"]
+        check(c["verdict"] == verdict, f"{function}: {c['verdict']}, expected {verdict}")
+        check(s["candidate"] and s["broadcasts"] == calls, f"{function}: a candidate, {calls} call(s)")
+        check(c["written_by"] == writers and c["ranks_writing"] == len(writers),
+              f"{function}: written by {c['written_by']}, expected {writers}")
+        check(c["written"] == len(writers) and c["unchanged"] == args.ranks * calls - len(writers)
+              and c["unchecked"] == 0, f"{function}: copies counted {c}")
+        check(c["writer"] is None, f"{function}: no writer named without strict mode: {c}")
+    check(r["suggested_sites"] == "load_mesh,load_basis",
+          f"suggested {r['suggested_sites']!r}, expected the two read-only sites")
+    # the table: a content column, who wrote, the line to paste
+    table = run(args, {"MPISHM_REPORT": "stderr"}).stderr
+    for function, (verdict, _, _) in expect.items():
+        check(re.search(rf"\s{re.escape(verdict)}\s+{function}\s+{function}\+0x", table),
+              f"the table's {function} row says {verdict}")
+    check(re.search(r"written after the broadcast by rank\(s\) 1 \(1 copy\)\n", table),
+          "the table says rank 1 wrote the field")
+    check(f"written after the broadcast by rank(s) {' '.join(map(str, ranks))} "
+          f"({args.ranks} copies)" in table, "the table says every rank wrote the work array")
+    check("rerun with:\n    MPISHM_SITES=load_mesh,load_basis\n" in table, "the table's line")
+    # the rerun with the line: those two shared, the others not, every rank's data right
+    r2, p2 = report_run(args, {"MPISHM_SITES": r["suggested_sites"]},
+                        ["--expect", "mesh=shared", "--expect", "basis=shared",
+                         "--expect", "field=private", "--expect", "work=private"])
+    check("content_check: passed" in p2.stdout, "the rerun's data and sharing as expected")
+    for function, shared in (("load_mesh", 2), ("load_basis", 1), ("load_field", 0),
+                             ("load_work", 0)):
+        s = site(r2, function)
+        check(s and s["shared"] == shared, f"rerun: {function} shared {s and s['shared']} time(s)")
+    check(r2["suggested_sites"] == "", f"rerun: nothing left to suggest: {r2['suggested_sites']!r}")
+    # every array shared, warn mode watching: the writers are named
+    r3, p3 = report_run(args, {"MPISHM_AUTO": "1", "MPISHM_PROTECT": "warn"})
+    check("content_check: passed" in p3.stdout, "under MPISHM_AUTO and warn mode, data right")
+    for function, writer in (("load_field", "perturb_field"), ("load_work", "use_as_scratch"),
+                             ("load_mesh", None)):
+        s = site(r3, function)
+        w = s and s["content"]["writer"]
+        check((w["function"] if w else None) == writer, f"{function}: writer {w}, expected {writer}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mpiexec", required=True)
@@ -277,11 +336,12 @@ def main():
     ap.add_argument("--ranks", type=int, default=3)
     ap.add_argument("--cliques", type=int, default=0)
     ap.add_argument("case", choices=["report", "sites", "auto", "failure", "grow", "memory",
-                                     "fortran"])
+                                     "fortran", "content"])
     ap.add_argument("program")
     args = ap.parse_args()
     {"report": judge_sites_check_report, "sites": judge_sites, "auto": judge_auto,
-     "failure": judge_failure, "grow": judge_grow, "memory": judge_memory, "fortran": judge_fortran}[args.case](args)
+     "failure": judge_failure, "grow": judge_grow, "memory": judge_memory, "fortran": judge_fortran,
+     "content": judge_content}[args.case](args)
     if failures:
         print(f"check_report: {len(failures)} check(s) failed", file=sys.stderr)
         return 1
