@@ -155,11 +155,10 @@ static void json_sites(FILE *out, const job_report *j)
                      "\"written_by\": ",
                 m->content, m->s.unchanged, m->s.written, m->s.unchecked, m->writing_ranks);
         json_ints(out, m->written_by, m->writing_ranks < 16 ? m->writing_ranks : 16);
-        fputs(", \"writer\": ", out);
-        if (m->s.writer.function[0] || m->s.writer.object[0])
+        if (m->s.writer.function[0] || m->s.writer.object[0]) {
+            fputs(", \"writer\": ", out);
             json_frame(out, &m->s.writer);
-        else
-            fputs("null", out);
+        }
         fputs("}}", out);
     }
     fputs("\n  ],\n", out);
