@@ -3,6 +3,7 @@
  *
  *   mpishm_bench bcast --method plain|mpishm|window|memcpy --bytes S [--repeats R]
  *   mpishm_bench latency [--min B] [--max B] [--iterations I]
+ *   mpishm_bench hash --bytes S [--repeats R]
  *
  * bcast: rank 0 holds an S-byte array (filled before the clock starts), and every rank
  * ends up with it:
@@ -17,7 +18,12 @@
  * of whole processes, summed over all ranks and over the ranks of the fullest node.
  *
  * latency: osu_bcast-style mean time of MPI_Bcast into an unmarked buffer, for sizes from
- * --min to --max bytes, doubling; one line per size. */
+ * --min to --max bytes, doubling; one line per size.
+ *
+ * hash: what report mode adds per large broadcast: every rank hashes its S-byte copy
+ * (src/content.c's hash, compiled in) when it arrives and when its life ends. Each repeat
+ * times, on every rank at once and in alternating order, one plain read pass over the array
+ * (summing its words) and one hash pass; the slowest rank's times, and their ratio. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
@@ -29,6 +35,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "content.h"
 #include "memstat.h"
 #include "mpishm.h"
 
@@ -330,6 +337,44 @@ static void bench_latency(size_t min, size_t max, int iterations)
     free(buf);
 }
 
+static void bench_hash(size_t bytes, int repeats)
+{
+    size_t n = bytes / sizeof(uint64_t);
+    uint64_t *w = malloc(n * sizeof *w);
+    if (!w)
+        die("out of memory for the array");
+    for (size_t i = 0; i < n; i++)
+        w[i] = i * 0x9E3779B97F4A7C15ull;
+    volatile uint64_t sink = 0;
+    for (int r = 0; r < repeats; r++) {
+        double t[2];
+        for (int k = 0; k < 2; k++) {
+            int hash = (k + r) % 2; /* alternate which pass runs first */
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t0 = MPI_Wtime(), mine, slowest;
+            if (hash) {
+                sink ^= content_hash(w, n * sizeof *w);
+            } else {
+                uint64_t sum = 0;
+                for (size_t i = 0; i < n; i++)
+                    sum += w[i];
+                sink ^= sum;
+            }
+            mine = MPI_Wtime() - t0;
+            MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+            t[hash] = slowest;
+        }
+        if (rank == 0)
+            printf("{\"mode\":\"hash\",\"ranks\":%d,\"bytes\":%zu,\"read_seconds\":%.6f,"
+                   "\"hash_seconds\":%.6f,\"read_GBps\":%.2f,\"hash_GBps\":%.2f,"
+                   "\"hash_over_read\":%.3f}\n",
+                   nranks, n * sizeof *w, t[0], t[1], n * 8 / t[0] / 1e9, n * 8 / t[1] / 1e9,
+                   t[1] / t[0]);
+        fflush(stdout);
+    }
+    free(w);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -368,12 +413,16 @@ int main(int argc, char **argv)
         if (repeats < 1)
             die("--repeats must be at least 1");
         bench_bcast(method, bytes, repeats);
+    } else if (!strcmp(mode, "hash")) {
+        if (bytes < 8 || repeats < 1)
+            die("--bytes must be at least 8 and --repeats at least 1");
+        bench_hash(bytes, repeats);
     } else if (!strcmp(mode, "latency")) {
         if (iterations < 1)
             die("--iterations must be at least 1");
         bench_latency(min, max, iterations);
     } else {
-        die("usage: mpishm_bench bcast|latency [options]");
+        die("usage: mpishm_bench bcast|latency|hash [options]");
     }
     if (win_node != MPI_COMM_NULL)
         MPI_Comm_free(&win_node);
