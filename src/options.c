@@ -26,8 +26,9 @@ const option_desc options_table[OPT_COUNT] = {
                    "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
                    "(stages: create reserve open map seed copy remap refill topology report mpi kill)"},
     [OPT_REPORT] = {"MPISHM_REPORT", OPT_STRING, "",
-                    "at MPI_Finalize, report what was shared and what could be: stderr (a table "
-                    "from rank 0) or the path of a JSON file (written by rank 0)"},
+                    "at MPI_Finalize, report what was shared and what could be, and which "
+                    "broadcast buffers stayed read-only (hashed): stderr (a table from rank 0) or "
+                    "the path of a JSON file (written by rank 0)"},
     [OPT_SITES] = {"MPISHM_SITES", OPT_STRING, "",
                    "name[,name...]: share every eligible broadcast whose call stack passes through "
                    "one of these functions, without marking (names as the report prints them)"},
