@@ -1,15 +1,118 @@
-/* Open MPI's Fortran MPI_BCAST does not reach the C MPI_Bcast: its mpif.h and `use mpi`
- * entry points (mpi_bcast_ and the other spellings, aliases of ompi_bcast_f) call PMPI_Bcast,
- * and `use mpi_f08` calls ompi_bcast_f; MPI_INIT and MPI_FINALIZE likewise. The library
- * defines those names, turns the Fortran handles into C ones and calls the C functions, as
- * MPICH's own Fortran bindings do. MPICH needs none of this: its libmpifort calls MPI_Bcast. */
+/* Fortran entry points of MPI that do not pass through the C functions the library wraps.
+ *  - Open MPI: the mpif.h and `use mpi` MPI_INIT, MPI_INIT_THREAD, MPI_FINALIZE and
+ *    MPI_BCAST (mpi_bcast_ and the other spellings) call PMPI_ directly, and so do `use
+ *    mpi_f08`'s (mpi_bcast_f08_ and friends).
+ *  - MPICH: its mpif.h bindings call MPI_Bcast, MPI_Init and MPI_Finalize, and its mpi_f08
+ *    MPI_Bcast too, but its mpi_f08 MPI_Init, MPI_Init_thread and MPI_Finalize do not.
+ * The library defines those MPI_ names, never the PMPI_ ones (nor ompi_bcast_f, which Open
+ * MPI's f08 PMPI_Bcast calls too): a tool calling PMPI_ must reach MPI itself. MPI_INIT and
+ * friends are wrapped: MPI's own Fortran entry point runs (found with RTLD_NEXT), with the
+ * library's start after it or its end before it. MPI_BCAST is replaced: the Fortran handles
+ * become C ones and the C MPI_Bcast is called, as MPICH's bindings do. */
+#define _GNU_SOURCE
 #include "mpishm_internal.h"
 
+#include <dlfcn.h>
 #include <mpi.h>
+#include <pthread.h>
+
+#include "lifecycle.h"
+
+/* MPI's own definition of `name` (NULL when it has none: the program cannot call it then). */
+static void *next_of(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+/* f08's optional ierror is NULL when absent; MPI's own entry point always gets one here. */
+static void fortran_init(MPI_Fint *ierr, void **slot, const char *name)
+{
+    lifecycle_check_mpi();
+    void (*next)(MPI_Fint *) = (void (*)(MPI_Fint *))next_of(slot, name);
+    MPI_Fint rc = MPI_ERR_OTHER;
+    if (next) {
+        next(&rc);
+    } else {
+        int argc = 0;
+        char **argv = NULL;
+        rc = (MPI_Fint)PMPI_Init(&argc, &argv);
+    }
+    if (rc == MPI_SUCCESS)
+        lifecycle_started();
+    if (ierr)
+        *ierr = rc;
+}
+
+static void fortran_init_thread(const MPI_Fint *required, MPI_Fint *provided, MPI_Fint *ierr,
+                                void **slot, const char *name)
+{
+    lifecycle_check_mpi();
+    void (*next)(const MPI_Fint *, MPI_Fint *, MPI_Fint *) =
+        (void (*)(const MPI_Fint *, MPI_Fint *, MPI_Fint *))next_of(slot, name);
+    MPI_Fint rc = MPI_ERR_OTHER;
+    if (next) {
+        next(required, provided, &rc);
+    } else {
+        int argc = 0, given = 0;
+        char **argv = NULL;
+        rc = (MPI_Fint)PMPI_Init_thread(&argc, &argv, (int)*required, &given);
+        if (rc == MPI_SUCCESS)
+            *provided = (MPI_Fint)given;
+    }
+    if (rc == MPI_SUCCESS)
+        lifecycle_started();
+    if (ierr)
+        *ierr = rc;
+}
+
+static void fortran_finalize(MPI_Fint *ierr, void **slot, const char *name)
+{
+    lifecycle_finishing();
+    void (*next)(MPI_Fint *) = (void (*)(MPI_Fint *))next_of(slot, name);
+    MPI_Fint rc = next ? MPI_ERR_OTHER : (MPI_Fint)PMPI_Finalize();
+    if (next)
+        next(&rc);
+    if (ierr)
+        *ierr = rc;
+}
+
+#define DEFINE_INIT(name)                                                                     \
+    MPISHM_EXPORT void name(MPI_Fint *ierr)                                                   \
+    {                                                                                         \
+        static void *next;                                                                    \
+        fortran_init(ierr, &next, #name);                                                     \
+    }
+#define DEFINE_INIT_THREAD(name)                                                              \
+    MPISHM_EXPORT void name(const MPI_Fint *required, MPI_Fint *provided, MPI_Fint *ierr)    \
+    {                                                                                         \
+        static void *next;                                                                    \
+        fortran_init_thread(required, provided, ierr, &next, #name);                          \
+    }
+#define DEFINE_FINALIZE(name)                                                                 \
+    MPISHM_EXPORT void name(MPI_Fint *ierr)                                                   \
+    {                                                                                         \
+        static void *next;                                                                    \
+        fortran_finalize(ierr, &next, #name);                                                 \
+    }
+
+/* mpi_f08's: the same arguments as mpif.h's (handles are one INTEGER each, by reference). */
+DEFINE_INIT(mpi_init_f08_)
+DEFINE_INIT_THREAD(mpi_init_thread_f08_)
+DEFINE_FINALIZE(mpi_finalize_f08_)
 
 #ifdef OPEN_MPI
-#include <dlfcn.h>
-#include <pthread.h>
+/* Each mpif.h name under Open MPI's four spellings. */
+#define FORTRAN_NAMES(define, lower, upper)                                                   \
+    define(lower) define(lower##_) define(lower##__) define(upper)
+
+FORTRAN_NAMES(DEFINE_INIT, mpi_init, MPI_INIT)
+FORTRAN_NAMES(DEFINE_INIT_THREAD, mpi_init_thread, MPI_INIT_THREAD)
+FORTRAN_NAMES(DEFINE_FINALIZE, mpi_finalize, MPI_FINALIZE)
 
 /* Fortran's MPI_BOTTOM is a COMMON block; Open MPI knows it by address under four names. */
 static const void *fortran_bottom[4];
@@ -32,10 +135,6 @@ static void *c_buffer(void *buf)
     return buf;
 }
 
-/* Each Fortran name, under Open MPI's four spellings and its internal one (what mpi_f08 calls) */
-#define FORTRAN_NAMES(define, lower, upper)                                                   \
-    define(lower) define(lower##_) define(lower##__) define(upper) define(o##lower##_f)
-
 static void fortran_bcast(void *buf, const MPI_Fint *count, const MPI_Fint *type,
                           const MPI_Fint *root, const MPI_Fint *comm, MPI_Fint *ierr)
 {
@@ -52,48 +151,5 @@ static void fortran_bcast(void *buf, const MPI_Fint *count, const MPI_Fint *type
         fortran_bcast(buf, count, type, root, comm, ierr);                                    \
     }
 FORTRAN_NAMES(DEFINE_BCAST, mpi_bcast, MPI_BCAST)
-
-/* Open MPI's Fortran MPI_INIT, MPI_INIT_THREAD and MPI_FINALIZE call PMPI_ too: without
- * these the library would never start. Fortran passes no command line. */
-static void fortran_init(MPI_Fint *ierr)
-{
-    int argc = 0;
-    char **argv = NULL;
-    int rc = MPI_Init(&argc, &argv);
-    if (ierr)
-        *ierr = (MPI_Fint)rc;
-}
-
-#define DEFINE_INIT(name)                                                                     \
-    MPISHM_EXPORT void name(MPI_Fint *ierr) { fortran_init(ierr); }
-FORTRAN_NAMES(DEFINE_INIT, mpi_init, MPI_INIT)
-
-static void fortran_init_thread(const MPI_Fint *required, MPI_Fint *provided, MPI_Fint *ierr)
-{
-    int argc = 0, given = 0;
-    char **argv = NULL;
-    int rc = MPI_Init_thread(&argc, &argv, (int)*required, &given);
-    if (rc == MPI_SUCCESS)
-        *provided = (MPI_Fint)given;
-    if (ierr)
-        *ierr = (MPI_Fint)rc;
-}
-
-#define DEFINE_INIT_THREAD(name)                                                              \
-    MPISHM_EXPORT void name(const MPI_Fint *required, MPI_Fint *provided, MPI_Fint *ierr)    \
-    {                                                                                         \
-        fortran_init_thread(required, provided, ierr);                                        \
-    }
-FORTRAN_NAMES(DEFINE_INIT_THREAD, mpi_init_thread, MPI_INIT_THREAD)
-
-static void fortran_finalize(MPI_Fint *ierr)
-{
-    int rc = MPI_Finalize();
-    if (ierr)
-        *ierr = (MPI_Fint)rc;
-}
-
-#define DEFINE_FINALIZE(name)                                                                 \
-    MPISHM_EXPORT void name(MPI_Fint *ierr) { fortran_finalize(ierr); }
-FORTRAN_NAMES(DEFINE_FINALIZE, mpi_finalize, MPI_FINALIZE)
+DEFINE_BCAST(mpi_bcast_f08_)
 #endif

@@ -1,6 +1,9 @@
 /* MPI_Init and MPI_Finalize: the library's start and end, nothing else. */
+#define _GNU_SOURCE
 #include "mpishm_internal.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "callsite.h"
 #include "content.h"
 #include "fault.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "options.h"
 #include "protect.h"
@@ -37,6 +41,9 @@ static void agree_options(long long *v, int n)
 
 static void library_start(void)
 {
+    static int started; /* once, whichever entry point (C or Fortran, wrapping the other) */
+    if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+        return;
     int rank = -1;
     PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
     log_set_rank(rank);
@@ -76,34 +83,52 @@ static void library_start(void)
 
 /* The library passes MPI handles of its own MPI's types: built for MPICH (integers) and
  * preloaded into an Open MPI program (pointers), or the reverse, every call would be wrong.
- * The MPI that answers is the program's (first in the global scope); say so and stop. */
-static void check_same_mpi(void)
-{
-    static char version[8192]; /* MPICH's MPI_MAX_LIBRARY_VERSION_STRING, the larger */
-    int len = 0;
-    if (PMPI_Get_library_version(version, &len) != MPI_SUCCESS)
-        return;
+ * Whether the other MPI is in the process is told by its library's file name or by a symbol
+ * only it defines, not by asking MPI (the answer would come from whichever MPI the library
+ * itself pulled in first). Checked when the library is loaded (the program's own MPI) and at
+ * MPI_Init (an MPI loaded later, as Python loads mpi4py's, perhaps not in the global scope).
+ * Say so and stop. */
 #ifdef OPEN_MPI
-    const char *built = "Open MPI", *flag = "mpich";
-    int same = strstr(version, "Open MPI") != NULL;
+#define BUILT_FOR "Open MPI"
+#define OTHER_MPI "an MPICH-family MPI (MPICH, Intel MPI, MVAPICH)"
+#define OTHER_SYMBOL "MPIR_Err_create_code"
+#define OTHER_FLAG "mpich"
+static const char *const other_libraries[] = {"libmpich.so", "libmpi.so.12"};
 #else
-    const char *built = "MPICH", *flag = "openmpi";
-    int same = strstr(version, "Open MPI") == NULL;
+#define BUILT_FOR "MPICH"
+#define OTHER_MPI "Open MPI"
+#define OTHER_SYMBOL "ompi_mpi_comm_world"
+#define OTHER_FLAG "openmpi"
+static const char *const other_libraries[] = {"libmpi.so.40", "libopen-pal.so"};
 #endif
-    if (same)
-        return;
-    version[strcspn(version, "\n")] = '\0';
-    for (char *c = version; *c; c++)
-        if (*c == '\t')
-            *c = ' ';
-    fprintf(stderr, "libmpishm: this library was built for %s but the program runs %s; preload "
-            "the libmpishm built with -DMPISHM_MPI=%s\n", built, version, flag);
-    exit(1);
+
+static int is_other_library(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size, (void)data;
+    const char *base = strrchr(info->dlpi_name, '/');
+    base = base ? base + 1 : info->dlpi_name;
+    for (size_t i = 0; i < sizeof other_libraries / sizeof other_libraries[0]; i++)
+        if (strncmp(base, other_libraries[i], strlen(other_libraries[i])) == 0)
+            return 1;
+    return 0;
 }
+
+void lifecycle_check_mpi(void)
+{
+    if (!dlsym(RTLD_DEFAULT, OTHER_SYMBOL) && !dl_iterate_phdr(is_other_library, NULL))
+        return;
+    fprintf(stderr, "libmpishm: this library was built for " BUILT_FOR " but the program runs "
+            OTHER_MPI "; preload the libmpishm built with -DMPISHM_MPI=" OTHER_FLAG "\n");
+    _exit(1);
+}
+
+__attribute__((constructor)) static void check_at_load(void) { lifecycle_check_mpi(); }
+
+void lifecycle_started(void) { library_start(); }
 
 MPISHM_EXPORT int MPI_Init(int *argc, char ***argv)
 {
-    check_same_mpi();
+    lifecycle_check_mpi();
     int rc = PMPI_Init(argc, argv);
     if (rc == MPI_SUCCESS)
         library_start();
@@ -112,7 +137,7 @@ MPISHM_EXPORT int MPI_Init(int *argc, char ***argv)
 
 MPISHM_EXPORT int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
 {
-    check_same_mpi();
+    lifecycle_check_mpi();
     int rc = PMPI_Init_thread(argc, argv, required, provided);
     if (rc == MPI_SUCCESS)
         library_start();
@@ -121,8 +146,11 @@ MPISHM_EXPORT int MPI_Init_thread(int *argc, char ***argv, int required, int *pr
 
 /* Interception stops first, then the report is gathered, then the MPI objects the library
  * made are freed. The mappings stay: reading a shared array after MPI_Finalize is legal. */
-MPISHM_EXPORT int MPI_Finalize(void)
+void lifecycle_finishing(void)
 {
+    static int finished;
+    if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL))
+        return;
     int was_active = bcast_cfg.active;
     bcast_cfg.active = 0;
     if (was_active && bcast_cfg.report) {
@@ -131,5 +159,10 @@ MPISHM_EXPORT int MPI_Finalize(void)
             log_warn("MPISHM_REPORT: gathering the report failed");
     }
     topo_finalize();
+}
+
+MPISHM_EXPORT int MPI_Finalize(void)
+{
+    lifecycle_finishing();
     return PMPI_Finalize();
 }
