@@ -82,14 +82,18 @@ static void note_below_threshold(const void *buf, size_t bytes, MPI_Comm comm)
             "(%zu bytes)", bytes, bcast_cfg.threshold);
 }
 
-/* The bytes from the buffer's start that MPI writes for `count` elements of `type`. */
-static size_t type_span(MPI_Count count, MPI_Datatype type)
+/* The bytes from the buffer's start that MPI writes for `count` elements of `type`; *first:
+ * the first of them that MPI may write (a type's true lower bound: MPI_BOTTOM and absolute
+ * addresses write far from the buffer's start, nothing below). */
+static size_t type_span(MPI_Count count, MPI_Datatype type, size_t *first)
 {
     MPI_Count lb, extent, tlb, textent;
+    *first = 0;
     if (PMPI_Type_get_extent_x(type, &lb, &extent) != MPI_SUCCESS ||
         PMPI_Type_get_true_extent_x(type, &tlb, &textent) != MPI_SUCCESS || tlb < 0 ||
         extent < 0 || textent < 0)
         return SIZE_MAX;
+    *first = (size_t)tlb;
     size_t span = (size_t)tlb + (size_t)textent;
     if ((size_t)(count - 1) > (SIZE_MAX - span) / ((size_t)extent ? (size_t)extent : 1))
         return SIZE_MAX;
@@ -97,7 +101,7 @@ static size_t type_span(MPI_Count count, MPI_Datatype type)
 }
 
 int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
-                    MPI_Comm comm, size_t *bytes, size_t *span)
+                    MPI_Comm comm, size_t *bytes, size_t *first, size_t *span)
 {
     /* Only tests whose answer is the same on every rank of a correct program may skip the
      * agreement: "nothing marked here" is not one of them (another rank may have marked). */
@@ -128,10 +132,11 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
     }
     /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
     *bytes = *span = total;
+    *first = 0;
     if (!type_is_dense(type)) {
         log_msg(2, "datatype is not contiguous: not shared");
         *bytes = 0;
-        *span = type_span(count, type);
+        *span = type_span(count, type, first);
     }
     return 1;
 }
@@ -527,9 +532,12 @@ static int agree_eligible(attempt *a, int *eligible)
  * pages into private copies while the mapping still pinned the old segment, and the
  * registry would still call it shared (in strict mode MPI's writes would even fault): take
  * private pages first (local, no communication). */
-static void make_private_for_fallback(const void *buf, size_t span)
+static void make_private_for_fallback(const void *buf, size_t first, size_t span)
 {
-    uintptr_t start = (uintptr_t)buf;
+    if (first >= span || first > UINTPTR_MAX - (uintptr_t)buf)
+        return;
+    uintptr_t start = (uintptr_t)buf + first;
+    span -= first;
     size_t len = span > UINTPTR_MAX - start ? UINTPTR_MAX - start : span;
     region found[16];
     size_t n, from = 0;
@@ -544,8 +552,8 @@ static void make_private_for_fallback(const void *buf, size_t span)
 
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
-int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done,
-                 int *site_out)
+int bcast_shared(void *buf, size_t bytes, size_t first, size_t span, int root, MPI_Comm comm,
+                 int *done, int *site_out)
 {
     *done = 0;
     *site_out = -1;
@@ -610,7 +618,7 @@ int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, 
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
-        make_private_for_fallback(buf, span);
+        make_private_for_fallback(buf, first, span);
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */
         region_remove((uintptr_t)buf, NULL);

@@ -24,17 +24,18 @@ extern bcast_config bcast_cfg;
  * intracommunicator of several ranks and the root one of them. Every test gives the same answer on every rank of a
  * correct program (same byte count everywhere, options agreed at MPI_Init), so ranks never
  * part here. Local, no communication. Sets *bytes, or 0 when this rank cannot share (a
- * non-contiguous type): bcast_shared then makes every rank fall back. *span: the bytes from
- * buf that MPI may write (SIZE_MAX when the type reaches below buf). */
+ * non-contiguous type): bcast_shared then makes every rank fall back. MPI may write the bytes
+ * from buf + *first to buf + *span (*first 0 and *span SIZE_MAX when the type reaches below
+ * buf). */
 int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
-                    MPI_Comm comm, size_t *bytes, size_t *span);
+                    MPI_Comm comm, size_t *bytes, size_t *first, size_t *span);
 
 /* Collective over comm: deliver the root's `bytes` bytes at buf into every rank's buf
  * through one node-shared segment per node. Sets *done to 1 when it did; *done 0 means
  * every rank agreed to fall back and the caller must call PMPI_Bcast (no rank was changed).
  * *site: the call's site (sites.h), -1 when its stack was not captured.
  * Returns MPI_SUCCESS or the MPI error code of a failed internal call. */
-int bcast_shared(void *buf, size_t bytes, size_t span, int root, MPI_Comm comm, int *done,
-                 int *site);
+int bcast_shared(void *buf, size_t bytes, size_t first, size_t span, int root, MPI_Comm comm,
+                 int *done, int *site);
 
 #endif

@@ -12,17 +12,17 @@
 static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int root,
                           MPI_Comm comm, int *rc, size_t *watch, int *site)
 {
-    size_t bytes, span;
+    size_t bytes, first, span;
     int done = 0;
     *watch = 0;
     *site = -1;
-    if (!bcast_candidate(buf, count, type, root, comm, &bytes, &span))
+    if (!bcast_candidate(buf, count, type, root, comm, &bytes, &first, &span))
         return 0;
     if (bcast_cfg.report && bytes) {
         content_end((uintptr_t)buf, bytes);
         *watch = bytes;
     }
-    *rc = bcast_shared(buf, bytes, span, root, comm, &done, site);
+    *rc = bcast_shared(buf, bytes, first, span, root, comm, &done, site);
     return done || *rc != MPI_SUCCESS;
 }
 
