@@ -33,7 +33,9 @@ install_missing() { # install_missing PACKAGE...
 }
 install_missing "${packages[@]}"
 if [[ $openmpi == 1 ]]; then
-  alternatives=(mpi mpirun mpi-x86_64-linux-gnu)
+  # (not mpi-x86_64-linux-gnu, the generic libmpi.so and mpi.h: Debian's mpif90.openmpi
+  # links -lmpi through it, and the MPICH wrappers never use it)
+  alternatives=(mpi mpirun)
   declare -A before
   for a in "${alternatives[@]}"; do
     before[$a]=$(update-alternatives --query "$a" 2>/dev/null | sed -n 's/^Value: //p')

@@ -22,6 +22,7 @@ shm_before=$(ls /dev/shm | grep '^libmpishm-' | sort)
 "$@" >"$out" 2>"$err"
 rc=$?
 cat "$out"; cat "$err" >&2
+[[ $rc != 77 ]] || exit 77 # the launcher cannot run this layout here: skipped
 status=0
 if [[ $want_rc == 0 && $rc != 0 ]]; then echo "run.sh: exit status $rc, expected 0" >&2; status=1; fi
 if [[ $want_rc == 1 && $rc == 0 ]]; then echo "run.sh: exit status 0, expected a failure" >&2; status=1; fi

@@ -97,9 +97,17 @@ check(np.array_equal(table, np.arange(table.size, dtype=np.float64).reshape(tabl
       "the numpy array arrived")
 check(mpishm.is_shared(table), "the numpy array is shared")
 
-# The buffer protocol, not numpy. Past glibc's largest mmap threshold (32 MiB), so that the
-# buffer starts at the same page offset on every rank: a heap block's offset depends on what
-# each rank allocated before, and ranks at different offsets keep one copy each.
+# The buffer protocol, not numpy: a 2 MiB bytearray on the heap (shared, and its data right;
+# its page offset depends on what each rank allocated before, and ranks at different offsets
+# keep one copy each, so its memory is not judged), and one past glibc's largest mmap
+# threshold (32 MiB), mapped by itself at the same offset on every rank: one copy per node.
+small = bytearray(2 << 20)
+check(mpishm.mark_readonly(small), "a small bytearray is marked")
+if rank == 0:
+    small[:] = bytes(range(255, -1, -1)) * (len(small) // 256)
+bcast(small, len(small))
+check(small[:256] == bytes(range(255, -1, -1)) and small[-1] == 0, "the small bytearray arrived")
+check(mpishm.is_shared(small), "the small bytearray is shared")
 raw = bytearray(34 << 20)
 check(mpishm.mark_readonly(raw), "a bytearray is marked")
 if rank == 0:

@@ -17,6 +17,15 @@ out=$(LD_PRELOAD=$other "$run" --lib "$lib" --dry-run --auto -- mpirun.openmpi -
 expect "Open MPI gets -x, LD_PRELOAD kept" "^mpirun.openmpi -x 'LD_PRELOAD=[^ ]*libmpishm[^ ]* $other' -x MPISHM_AUTO=1 -n 2 ./app$" "$out"
 out=$("$run" --lib "$lib" --dry-run --protect warn --env UCX_TLS=sm -- srun -n 2 ./app)
 expect "srun gets --export" "^srun --export=ALL,LD_PRELOAD=[^ ,]*libmpishm[^ ,]*,MPISHM_PROTECT=warn,UCX_TLS=sm -n 2 ./app$" "$out"
+# without --lib, in a source tree: the build for the launcher's MPI
+tree=$(mktemp -d)
+mkdir -p "$tree/tools" "$tree/build" "$tree/build-openmpi"
+cp "$run" "$tree/tools/" && touch "$tree/build/libmpishm.so" "$tree/build-openmpi/libmpishm.so"
+out=$(env -u MPISHM_LIB "$tree/tools/mpishm-run" --dry-run -- mpirun.openmpi -n 2 ./app)
+expect "Open MPI: build-openmpi's library" "^mpirun.openmpi -x LD_PRELOAD=$tree/build-openmpi/libmpishm.so -n 2 ./app$" "$out"
+out=$(env -u MPISHM_LIB "$tree/tools/mpishm-run" --dry-run -- mpiexec.hydra -n 2 ./app)
+expect "hydra: build's library" "^mpiexec.hydra -genv LD_PRELOAD $tree/build/libmpishm.so -n 2 ./app$" "$out"
+rm -rf "$tree"
 out=$("$run" --lib "$lib" --dry-run --report=/tmp/r.json -- ./app)
 expect "anything else: the environment" "^LD_PRELOAD=[^ ]*libmpishm[^ ]* MPISHM_REPORT=/tmp/r.json ./app$" "$out"
 out=$("$run" --lib /nonexistent/libmpishm.so -- ./app 2>&1)
