@@ -68,43 +68,29 @@ static unsigned char scratched(size_t i, int which)
     return (unsigned char)(rank + i % 7);
 }
 
-/* Loads the mesh, or (given it) broadcasts the same mesh again. */
-__attribute__((noinline)) unsigned char *load_mesh(unsigned char *again)
+/* A new array of `which` from rank 0, or (given one) the same array broadcast again. */
+static unsigned char *load(int which, unsigned char *again)
 {
-    unsigned char *a = again ? again : allocate(MESH);
-    bcast(a, MESH);
+    unsigned char *a = again ? again : allocate(which);
+    bcast(a, which);
     return a;
 }
 
-__attribute__((noinline)) unsigned char *load_basis(void)
-{
-    unsigned char *a = allocate(BASIS);
-    bcast(a, BASIS);
-    return a;
-}
+/* The four loaders: the call sites the report names. */
+#define NOINLINE __attribute__((noinline))
+NOINLINE unsigned char *load_mesh(unsigned char *again) { return load(MESH, again); }
+NOINLINE unsigned char *load_basis(void) { return load(BASIS, NULL); }
+NOINLINE unsigned char *load_field(unsigned char *again) { return load(FIELD, again); }
+NOINLINE unsigned char *load_work(void) { return load(WORK, NULL); }
 
-__attribute__((noinline)) unsigned char *load_field(unsigned char *again)
-{
-    unsigned char *a = again ? again : allocate(FIELD);
-    bcast(a, FIELD);
-    return a;
-}
-
-__attribute__((noinline)) unsigned char *load_work(void)
-{
-    unsigned char *a = allocate(WORK);
-    bcast(a, WORK);
-    return a;
-}
-
-__attribute__((noinline)) void perturb_field(unsigned char *a)
+NOINLINE void perturb_field(unsigned char *a)
 {
     if (rank == 1)
         for (size_t i = 0; i < sizes[FIELD]; i++)
             a[i] = (unsigned char)(a[i] * 3);
 }
 
-__attribute__((noinline)) void use_as_scratch(unsigned char *a)
+NOINLINE void use_as_scratch(unsigned char *a)
 {
     for (size_t i = 0; i < sizes[WORK]; i++)
         a[i] = (unsigned char)(rank + i % 7);
@@ -143,7 +129,7 @@ int main(int argc, char **argv)
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
         printf("content_check: %s\n", all ? "FAILED" : "passed");
-    MPI_Finalize(); /* the second copies of the mesh and the field, and the work array's, end here */
+    MPI_Finalize(); /* the mesh's and the field's second copies and the work array's end here */
     free(mesh), free(field), free(work);
     return all != 0;
 }
