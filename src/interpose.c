@@ -5,6 +5,7 @@
 
 #include "bcast.h"
 #include "content.h"
+#include "procmaps.h"
 
 /* 1 when the broadcast was handled here (shared, or an MPI error to return in *rc). In
  * report mode, the buffer's previous copy ends first, and *watch is set to the bytes of a
@@ -26,9 +27,12 @@ static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int roo
     return done || *rc != MPI_SUCCESS;
 }
 
+/* A stack buffer is not watched: its copy ends when its function returns, which no hook
+ * sees, and the memory is reused by later calls. */
 static inline int watched(void *buf, size_t watch, int site, int rc)
 {
-    if (watch && site >= 0 && rc == MPI_SUCCESS)
+    if (watch && site >= 0 && rc == MPI_SUCCESS &&
+        procmaps_readable_not_a_stack((uintptr_t)buf, (uintptr_t)buf + watch))
         content_watch((uintptr_t)buf, watch, site);
     return rc;
 }

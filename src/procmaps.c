@@ -12,6 +12,7 @@ typedef struct scan {
     int broken;
     int guarded;            /* refuse a mapping right above an inaccessible one */
     int readable;           /* accept any readable mapping (and nothing else is asked) */
+    int read_only_ok;       /* not readable alone: no stack, but need not be private writable */
     uintptr_t prev_hi;      /* the previous line's mapping */
     int prev_inaccessible;
 } scan;
@@ -32,22 +33,24 @@ static void take_line(const char *line, scan *sc)
         return;
     /* glibc puts an inaccessible guard page right below every thread's stack */
     int ok = lo <= sc->covered && perms[0] == 'r' &&
-             (sc->readable || (perms[1] == 'w' && perms[3] == 'p' && !strstr(line, "[stack]") &&
-                               !(sc->guarded && below_is_guard)));
+             (sc->readable ||
+              ((sc->read_only_ok || (perms[1] == 'w' && perms[3] == 'p')) &&
+               !strstr(line, "[stack]") && !(sc->guarded && below_is_guard)));
     if (ok)
         sc->covered = hi;
     else
         sc->broken = 1;
 }
 
-static int scan_maps(uintptr_t start, uintptr_t end, int guarded, int readable)
+static int scan_maps(uintptr_t start, uintptr_t end, int guarded, int readable, int read_only_ok)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     char buf[8192];
     size_t have = 0;
-    scan sc = {.covered = start, .end = end, .guarded = guarded, .readable = readable};
+    scan sc = {.covered = start, .end = end, .guarded = guarded, .readable = readable,
+               .read_only_ok = read_only_ok};
     for (;;) {
         ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
         if (n <= 0)
@@ -71,9 +74,12 @@ static int scan_maps(uintptr_t start, uintptr_t end, int guarded, int readable)
     return !sc.broken && sc.covered >= end;
 }
 
-int procmaps_private_writable(uintptr_t start, uintptr_t end) { return scan_maps(start, end, 0, 0); }
+int procmaps_private_writable(uintptr_t start, uintptr_t end)
+{
+    return scan_maps(start, end, 0, 0, 0);
+}
 
-int procmaps_readable(uintptr_t start, uintptr_t end) { return scan_maps(start, end, 0, 1); }
+int procmaps_readable(uintptr_t start, uintptr_t end) { return scan_maps(start, end, 0, 1, 0); }
 
 /* /proc/self/pagemap: one 64-bit entry per page; bit 63 present, bit 62 swapped, bit 61 a
  * page of a file or of shared memory. A written page of a private file mapping is anonymous. */
@@ -125,5 +131,10 @@ static int on_own_stack(uintptr_t start, uintptr_t end)
 
 int procmaps_not_a_stack(uintptr_t start, uintptr_t end)
 {
-    return !on_own_stack(start, end) && scan_maps(start, end, 1, 0);
+    return !on_own_stack(start, end) && scan_maps(start, end, 1, 0, 0);
+}
+
+int procmaps_readable_not_a_stack(uintptr_t start, uintptr_t end)
+{
+    return !on_own_stack(start, end) && scan_maps(start, end, 1, 0, 1);
 }

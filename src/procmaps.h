@@ -18,6 +18,10 @@ int procmaps_readable(uintptr_t start, uintptr_t end);
  * MPISHM_SITES may share without a mark. */
 int procmaps_not_a_stack(uintptr_t start, uintptr_t end);
 
+/* Readable, and no part of it on a stack as procmaps_not_a_stack sees stacks (strict mode
+ * maps shared pages read-only): memory whose life a stack frame's return does not end. */
+int procmaps_readable_not_a_stack(uintptr_t start, uintptr_t end);
+
 /* How many pages of [start, start+len) (page aligned) are private anonymous pages: for a
  * copy-on-write mapping of a segment, the pages written since it was mapped. -1 when
  * /proc/self/pagemap cannot be read. */

@@ -148,6 +148,9 @@ def judge_sites_check_report(args):
     if scratch:
         check(not scratch["candidate"] and scratch["not_shared"]["not_selectable"] == 1,
               f"the stack buffer is not a candidate: {scratch}")
+        c = scratch["content"]  # its copy ends unseen when its function returns: not checked
+        check(c["verdict"] == "unverified" and c["unchanged"] + c["written"] == 0,
+              f"the stack buffer's content is not judged: {c}")
     check(r["suggested_sites"] == "load_mesh,load_common,load_basis",
           f"suggested {r['suggested_sites']!r}")
     # the table on stderr

@@ -205,6 +205,25 @@ Test(procmaps, not_a_stack)
     munmap(p, 3 * page);
 }
 
+/* What the report's content check may watch: readable, not a stack, read-only allowed (strict
+ * mode maps shared pages read-only); and what it may still read at the end: readable. */
+Test(procmaps, readable_and_not_a_stack)
+{
+    volatile char local[64];
+    local[0] = 1;
+    const void *l = (const void *)local;
+    cr_expect_eq(procmaps_readable_not_a_stack((uintptr_t)l, (uintptr_t)l + 64), 0, "main stack");
+    cr_expect_eq(procmaps_readable((uintptr_t)l, (uintptr_t)l + 64), 1, "but readable");
+    char *p = map(3 * page, PROT_READ, MAP_PRIVATE);
+    cr_assert_eq(mprotect(p + 2 * page, page, PROT_NONE), 0);
+    cr_expect_eq(procmaps_readable_not_a_stack((uintptr_t)p, (uintptr_t)p + 2 * page), 1,
+                 "read-only private memory");
+    cr_expect_eq(not_a_stack(p, 2 * page), 0, "which the stricter test refuses");
+    cr_expect_eq(procmaps_readable((uintptr_t)p, (uintptr_t)p + 3 * page), 0, "a PROT_NONE page");
+    cr_expect_eq(procmaps_readable_not_a_stack((uintptr_t)p + page, (uintptr_t)p + 3 * page), 0);
+    munmap(p, 3 * page);
+}
+
 Test(procmaps, long_map_file)
 {
     /* 600 alternating mappings make /proc/self/maps far longer than the reader's buffer */
