@@ -43,7 +43,7 @@ MPISHM_EXPORT int mpishm_unmark(const void *buf)
         log_msg(1, "mpishm_unmark(%p): %s", buf, mpishm_strerror(MPISHM_ENOTMARKED));
         return MPISHM_ENOTMARKED;
     }
-    content_end(r.base, r.bytes); /* report mode: the broadcast copy's life ends here */
+    content_end(r.base, r.bytes, 1); /* report mode: the broadcast copy's life ends here */
     int rc = unshare_region(&r, 1);
     if (rc == 0)
         rc = region_remove(r.base, NULL);

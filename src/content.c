@@ -3,6 +3,7 @@
 #include "content.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "procmaps.h"
@@ -18,8 +19,20 @@ typedef struct watched {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static watched table[CONTENT_MAX];
 static int used;                           /* table[0, used) */
-static uintptr_t lowest = UINTPTR_MAX, highest; /* every watched byte lies between */
+/* Every watched byte lies between: read without the lock first, so that the allocator hooks
+ * take it only for memory near watched copies. */
+static uintptr_t lowest = UINTPTR_MAX, highest;
 static content_counts counts[SITES_MAX];
+
+/* fork() while another thread holds the lock would leave it held in the child, whose next
+ * free() would wait forever: fork waits for it instead. */
+static void before_fork(void) { pthread_mutex_lock(&lock); }
+static void after_fork(void) { pthread_mutex_unlock(&lock); }
+
+__attribute__((constructor)) static void content_init(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
+}
 
 /* ---- the hash ---- */
 
@@ -71,8 +84,10 @@ void content_watch(uintptr_t buf, size_t bytes, int site)
     } else {
         table[used] = (watched){buf, bytes, h, site};
         __atomic_store_n(&used, used + 1, __ATOMIC_RELAXED);
-        lowest = buf < lowest ? buf : lowest;
-        highest = buf + bytes > highest ? buf + bytes : highest;
+        if (buf < lowest)
+            __atomic_store_n(&lowest, buf, __ATOMIC_RELAXED);
+        if (buf + bytes > highest)
+            __atomic_store_n(&highest, buf + bytes, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&lock);
 }
@@ -81,6 +96,9 @@ void content_watch(uintptr_t buf, size_t bytes, int site)
 static int take(uintptr_t start, size_t len, watched *out, int max)
 {
     int n = 0;
+    if (start >= __atomic_load_n(&highest, __ATOMIC_RELAXED) ||
+        start + len <= __atomic_load_n(&lowest, __ATOMIC_RELAXED))
+        return 0; /* (a copy being added now is not yet filled: nothing of it ends here) */
     pthread_mutex_lock(&lock);
     if (start < highest && start + len > lowest)
         for (int i = 0; i < used && n < max;) {
@@ -91,8 +109,10 @@ static int take(uintptr_t start, size_t len, watched *out, int max)
                 i++;
             }
         }
-    if (!used)
-        lowest = UINTPTR_MAX, highest = 0;
+    if (!used) {
+        __atomic_store_n(&lowest, UINTPTR_MAX, __ATOMIC_RELAXED);
+        __atomic_store_n(&highest, 0, __ATOMIC_RELAXED);
+    }
     __atomic_store_n(&used, used, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&lock);
     return n;
@@ -111,22 +131,33 @@ static void record(const watched *w, int readable)
     pthread_mutex_unlock(&lock);
 }
 
-void content_end(uintptr_t start, size_t len)
+void content_end(uintptr_t start, size_t len, int mapped)
 {
     watched w[16];
     int n;
-    while (content_watching() && (n = take(start, len ? len : 1, w, 16)) > 0)
-        for (int i = 0; i < n; i++)
-            record(&w[i], 1);
+    len = len ? len : 1;
+    while (content_watching() && (n = take(start, len, w, 16)) > 0)
+        for (int i = 0; i < n; i++) {
+            /* beyond what the caller knows to be mapped, the copy may have gone already */
+            int inside = w[i].start >= start && w[i].start + w[i].bytes <= start + len;
+            record(&w[i], (mapped && inside) ||
+                              procmaps_readable(w[i].start, w[i].start + w[i].bytes));
+        }
 }
 
 void content_end_all(void)
 {
     watched w[16];
     int n;
+    procmaps_range *r = NULL;
+    size_t nr = content_watching() ? procmaps_readable_ranges(&r) : 0; /* the map, once */
     while ((n = take(0, UINTPTR_MAX, w, 16)) > 0)
-        for (int i = 0; i < n; i++) /* memory unmapped where no hook saw it is not read */
-            record(&w[i], procmaps_readable(w[i].start, w[i].start + w[i].bytes));
+        for (int i = 0; i < n; i++) { /* memory unmapped where no hook saw it is not read */
+            uintptr_t end = w[i].start + w[i].bytes;
+            record(&w[i], r ? procmaps_in_ranges(r, nr, w[i].start, end)
+                            : procmaps_readable(w[i].start, end));
+        }
+    free(r);
 }
 
 void content_site_counts(int site, content_counts *out)
@@ -140,7 +171,8 @@ void content_reset(void)
 {
     pthread_mutex_lock(&lock);
     __atomic_store_n(&used, 0, __ATOMIC_RELAXED);
-    lowest = UINTPTR_MAX, highest = 0;
+    __atomic_store_n(&lowest, UINTPTR_MAX, __ATOMIC_RELAXED);
+    __atomic_store_n(&highest, 0, __ATOMIC_RELAXED);
     memset(counts, 0, sizeof counts);
     pthread_mutex_unlock(&lock);
 }

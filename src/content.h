@@ -20,9 +20,12 @@ uint64_t content_hash(const void *p, size_t n);
  * id; -1: not captured, not watched). */
 void content_watch(uintptr_t buf, size_t bytes, int site);
 
-/* The copies overlapping [start, start+len) end now (the memory is still readable): each
- * is hashed again and counted as unchanged or written at its site. */
-void content_end(uintptr_t start, size_t len);
+/* The copies overlapping [start, start+len) end now: each is hashed again and counted as
+ * unchanged or written at its site. `mapped`: the caller knows the range to be mapped
+ * readable (a block being freed, a buffer about to be written); otherwise, and for a copy
+ * reaching outside the range, /proc/self/maps is asked first, and a copy no longer readable
+ * counts as unchecked. */
+void content_end(uintptr_t start, size_t len, int mapped);
 
 /* Every copy still watched ends (MPI_Finalize); those no longer mapped readable are counted
  * as unchecked. */

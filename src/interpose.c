@@ -20,7 +20,7 @@ static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int roo
     if (!bcast_candidate(buf, count, type, root, comm, &bytes, &first, &span))
         return 0;
     if (bcast_cfg.report && bytes) {
-        content_end((uintptr_t)buf, bytes);
+        content_end((uintptr_t)buf, bytes, 1); /* MPI is about to write it: mapped */
         *watch = bytes;
     }
     *rc = bcast_shared(buf, bytes, first, span, root, comm, &done, site);

@@ -17,20 +17,21 @@ typedef struct scan {
     int prev_inaccessible;
 } scan;
 
-/* Does one line "lo-hi perms offset dev inode path" extend the covered prefix? */
-static void take_line(const char *line, scan *sc)
+/* Does one line "lo-hi perms offset dev inode path" extend the covered prefix? 1: stop. */
+static int take_line(const char *line, void *ctx)
 {
+    scan *sc = ctx;
     char *p;
     uintptr_t lo = (uintptr_t)strtoull(line, &p, 16);
     if (*p != '-')
-        return;
+        return 0;
     uintptr_t hi = (uintptr_t)strtoull(p + 1, &p, 16);
     const char *perms = p + 1;
     int below_is_guard = sc->prev_inaccessible && sc->prev_hi == lo;
     sc->prev_hi = hi;
     sc->prev_inaccessible = perms[0] == '-' && perms[1] == '-' && perms[2] == '-';
     if (hi <= sc->covered || lo >= sc->end || sc->broken)
-        return;
+        return sc->covered >= sc->end || sc->broken;
     /* glibc puts an inaccessible guard page right below every thread's stack */
     int ok = lo <= sc->covered && perms[0] == 'r' &&
              (sc->readable ||
@@ -40,38 +41,100 @@ static void take_line(const char *line, scan *sc)
         sc->covered = hi;
     else
         sc->broken = 1;
+    return sc->covered >= sc->end || sc->broken;
 }
 
-static int scan_maps(uintptr_t start, uintptr_t end, int guarded, int readable, int read_only_ok)
+/* Calls take(line, ctx) for each line of /proc/self/maps until it returns nonzero, without
+ * allocating. -1 when the map cannot be read. */
+static int each_line(int (*take)(const char *line, void *ctx), void *ctx)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return -1;
     char buf[8192];
     size_t have = 0;
-    scan sc = {.covered = start, .end = end, .guarded = guarded, .readable = readable,
-               .read_only_ok = read_only_ok};
-    for (;;) {
+    for (int stop = 0; !stop;) {
         ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
         if (n <= 0)
             break;
         have += (size_t)n;
         buf[have] = '\0';
         char *line = buf, *nl;
-        while ((nl = strchr(line, '\n'))) {
+        while (!stop && (nl = strchr(line, '\n'))) {
             *nl = '\0';
-            take_line(line, &sc);
+            stop = take(line, ctx);
             line = nl + 1;
         }
         have = (size_t)(buf + have - line); /* keep the partial last line */
         memmove(buf, line, have);
         if (have == sizeof buf - 1)
             have = 0; /* a line longer than the buffer: skip it */
-        if (sc.covered >= end || sc.broken)
-            break;
     }
     close(fd);
-    return !sc.broken && sc.covered >= end;
+    return 0;
+}
+
+static int scan_maps(uintptr_t start, uintptr_t end, int guarded, int readable, int read_only_ok)
+{
+    scan sc = {.covered = start, .end = end, .guarded = guarded, .readable = readable,
+               .read_only_ok = read_only_ok};
+    return each_line(take_line, &sc) == 0 && !sc.broken && sc.covered >= end;
+}
+
+typedef struct ranges {
+    procmaps_range *r;
+    size_t n, cap;
+    int failed;
+} ranges;
+
+static int take_readable(const char *line, void *ctx)
+{
+    ranges *rs = ctx;
+    char *p;
+    uintptr_t lo = (uintptr_t)strtoull(line, &p, 16);
+    if (*p != '-')
+        return 0;
+    uintptr_t hi = (uintptr_t)strtoull(p + 1, &p, 16);
+    if (p[1] != 'r')
+        return 0;
+    if (rs->n && rs->r[rs->n - 1].hi == lo) { /* one run of readable memory */
+        rs->r[rs->n - 1].hi = hi;
+        return 0;
+    }
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? 2 * rs->cap : 256;
+        procmaps_range *grown = realloc(rs->r, cap * sizeof *grown);
+        if (!grown)
+            return rs->failed = 1;
+        rs->r = grown, rs->cap = cap;
+    }
+    rs->r[rs->n++] = (procmaps_range){lo, hi};
+    return 0;
+}
+
+size_t procmaps_readable_ranges(procmaps_range **out)
+{
+    ranges rs = {0};
+    if (each_line(take_readable, &rs) != 0 || rs.failed) {
+        free(rs.r);
+        *out = NULL;
+        return 0;
+    }
+    *out = rs.r;
+    return rs.n;
+}
+
+int procmaps_in_ranges(const procmaps_range *r, size_t n, uintptr_t start, uintptr_t end)
+{
+    size_t lo = 0, hi = n; /* the first range ending after start */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].hi <= start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && r[lo].lo <= start && r[lo].hi >= end;
 }
 
 int procmaps_private_writable(uintptr_t start, uintptr_t end)

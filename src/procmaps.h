@@ -22,6 +22,16 @@ int procmaps_not_a_stack(uintptr_t start, uintptr_t end);
  * maps shared pages read-only): memory whose life a stack frame's return does not end. */
 int procmaps_readable_not_a_stack(uintptr_t start, uintptr_t end);
 
+/* The process's readable memory as sorted runs [lo, hi) (adjacent mappings merged), read once
+ * (malloc'd into *out, to free); 0 and NULL when the map cannot be read or no memory. */
+typedef struct procmaps_range {
+    uintptr_t lo, hi;
+} procmaps_range;
+size_t procmaps_readable_ranges(procmaps_range **out);
+
+/* Whether [start, end) lies in one of the n runs. */
+int procmaps_in_ranges(const procmaps_range *r, size_t n, uintptr_t start, uintptr_t end);
+
 /* How many pages of [start, start+len) (page aligned) are private anonymous pages: for a
  * copy-on-write mapping of a segment, the pages written since it was mapped. -1 when
  * /proc/self/pagemap cannot be read. */

@@ -129,16 +129,17 @@ __attribute__((constructor)) static void look_up_allocator(void)
     resolve();
 }
 
-/* Report mode: a watched broadcast buffer's copy ends with the block (content.h). */
-static inline void end_content(const void *p, size_t len)
+/* Report mode: a watched broadcast buffer's copy ends with the block (content.h); `mapped`:
+ * the block is known to be mapped (an allocator's live block, not a range to unmap). */
+static inline void end_content(const void *p, size_t len, int mapped)
 {
     if (p && started() && content_watching())
-        content_end((uintptr_t)p, len);
+        content_end((uintptr_t)p, len, mapped);
 }
 
 MPISHM_EXPORT void free(void *p)
 {
-    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0);
+    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0, 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 0);
     void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
@@ -151,7 +152,7 @@ MPISHM_EXPORT void free(void *p)
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
 {
-    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0);
+    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0, 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 1);
     void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
@@ -186,7 +187,7 @@ static void forget_block(void *addr, size_t len)
 MPISHM_EXPORT int munmap(void *addr, size_t len)
 {
     if (len)
-        end_content(addr, len);
+        end_content(addr, len, 0);
     if (addr && len && started() && region_count())
         forget_block(addr, len);
     int (*f)(void *, size_t) = __atomic_load_n(&next_munmap, __ATOMIC_ACQUIRE);
@@ -203,12 +204,20 @@ MPISHM_EXPORT int munmap(void *addr, size_t len)
 #if __has_include(<ucm/api/ucm.h>)
 #include <ucm/api/ucm.h>
 
+/* UCX's mremap event (its wrapper bypasses ours too): a watched copy ends there. */
+static void on_ucm_mremap(ucm_event_type_t type, ucm_event_t *event, void *arg)
+{
+    (void)arg;
+    if (type == UCM_EVENT_MREMAP && event->mremap.address && event->mremap.old_size)
+        end_content(event->mremap.address, event->mremap.old_size, 0);
+}
+
 static void on_ucm_munmap(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     (void)arg;
     if (type != UCM_EVENT_MUNMAP || !event->munmap.address || !event->munmap.size)
         return;
-    end_content(event->munmap.address, event->munmap.size);
+    end_content(event->munmap.address, event->munmap.size, 0);
     if (region_count())
         forget_block(event->munmap.address, event->munmap.size);
 }
@@ -220,6 +229,8 @@ void release_watch_ucx(void)
     if (set && set(UCM_EVENT_MUNMAP, -1, on_ucm_munmap, NULL) != UCS_OK)
         log_msg(1, "UCX's munmap events are unavailable: munmap of a shared array by the "
                 "application is not seen");
+    if (set && set(UCM_EVENT_MREMAP, -1, on_ucm_mremap, NULL) != UCS_OK)
+        log_msg(1, "UCX's mremap events are unavailable: the report does not see mremap");
 }
 #else
 void release_watch_ucx(void) {}
@@ -232,7 +243,7 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     void *new_addr = flags & MREMAP_FIXED ? va_arg(ap, void *) : NULL;
     va_end(ap);
     if (old_len)
-        end_content(old, old_len);
+        end_content(old, old_len, 0);
     if (old && old_len && started() && region_count())
         release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
     void *(*f)(void *, size_t, size_t, int, ...) = __atomic_load_n(&next_mremap, __ATOMIC_ACQUIRE);
@@ -274,7 +285,7 @@ static void release_deleted(const next_delete *slot, void *p, size_t size)
 {
     region r;
     if (!slot->via_free)
-        end_content(p, size ? size : 1); /* unsized: the copies that hold its first byte */
+        end_content(p, size ? size : 1, 1); /* unsized: the copies that hold its first byte */
     if (!p || !started() || !region_count() || slot->via_free)
         return;
     if (size)

@@ -349,6 +349,13 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
     }
 }
 
+/* Every large call was into a stack or memory that is not private: no MPISHM_SITES name can
+ * select the site, so sharing a name with it selects nothing more. */
+static int never_selectable(const merged_site *m)
+{
+    return m->s.calls && m->s.not_shared[WHY_NOT_SELECTABLE] >= m->s.calls;
+}
+
 static int site_has_function(const merged_site *m, const char *name)
 {
     for (int k = 0; k < m->s.nframes; k++)
@@ -369,7 +376,8 @@ static const char *name_to_select(const job_report *j, int i)
             const char *f = m->s.frame[k].function;
             int clash = !f[0];
             for (int o = 0; o < j->nsites && !clash; o++)
-                clash = o != i && (strict || !j->sites[o].suggest) &&
+                clash = o != i &&
+                        (strict || (!j->sites[o].suggest && !never_selectable(&j->sites[o]))) &&
                         site_has_function(&j->sites[o], f);
             if (!clash)
                 return f;
@@ -417,7 +425,8 @@ static void finish_sites(job_report *j, const node_acc *acc)
         merged_site *m = &j->sites[i];
         m->select_as = name_to_select(j, i);
         for (int o = 0; o < j->nsites && m->suggest; o++) /* the name would select others */
-            m->suggest = o == i || j->sites[o].suggest || !site_has_function(&j->sites[o], m->select_as);
+            m->suggest = o == i || j->sites[o].suggest || never_selectable(&j->sites[o]) ||
+                         !site_has_function(&j->sites[o], m->select_as);
     }
 }
 

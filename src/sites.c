@@ -52,10 +52,12 @@ static uint64_t hash_stack(const callstack *s)
     return h;
 }
 
-/* Does a frame of `s` belong to a function MPISHM_SITES names? Names every frame once. */
+/* Does a frame of `s` belong to a function MPISHM_SITES names? Only the frames a site is
+ * made of (SITE_FRAMES, what the report shows and chooses names from) count: a name the
+ * report suggests then selects no site it did not see. Names every frame once. */
 static int stack_selected(const callstack *s)
 {
-    for (int i = 0; i < s->n && nnames; i++) {
+    for (int i = 0; i < s->n && i < SITE_FRAMES && nnames; i++) {
         frame_name f;
         callsite_name(s->pc[i], &f);
         for (int k = 0; k < nnames; k++)

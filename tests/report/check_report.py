@@ -31,6 +31,9 @@ CASE:
            suggested MPISHM_SITES names exactly the two read-only ones, and a rerun with it
            shares them and leaves the other two to MPI, every rank's data right; under
            MPISHM_AUTO with MPISHM_PROTECT=warn the writers' functions are named
+  lifetimes  content_lifetimes: a copy ended by munmap, realloc, mremap, mpishm_unmark and
+           free of the block holding it is read-only, each copy counted once, unchanged; a
+           copy half inaccessible and half unmapped is unverified, and nothing crashes
 Exit status 0 when every check passed; each failed check is printed."""
 import argparse
 import json
@@ -347,6 +350,21 @@ def judge_content(args):
         check((w["function"] if w else None) == writer, f"{function}: writer {w}, expected {writer}")
 
 
+def judge_lifetimes(args):
+    r, p = report_run(args)
+    check("content_lifetimes: passed" in p.stdout, "content_lifetimes passed")
+    for function in ("end_by_munmap", "end_by_realloc", "end_by_mremap", "end_by_unmark",
+                     "end_by_free_inside"):
+        s = site(r, function)
+        c = s and s["content"]
+        check(c and c["verdict"] == "read-only" and c["unchanged"] == args.ranks and
+              c["written"] == 0 and c["unchecked"] == 0, f"{function}: {c}")
+    s = site(r, "partly_unmapped")
+    c = s and s["content"]
+    check(c and c["verdict"] == "unverified" and c["unchecked"] == args.ranks,
+          f"partly_unmapped: {c}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mpiexec", required=True)
@@ -354,12 +372,12 @@ def main():
     ap.add_argument("--ranks", type=int, default=3)
     ap.add_argument("--cliques", type=int, default=0)
     ap.add_argument("case", choices=["report", "sites", "auto", "failure", "grow", "memory",
-                                     "fortran", "content"])
+                                     "fortran", "content", "lifetimes"])
     ap.add_argument("program")
     args = ap.parse_args()
     {"report": judge_sites_check_report, "sites": judge_sites, "auto": judge_auto,
      "failure": judge_failure, "grow": judge_grow, "memory": judge_memory, "fortran": judge_fortran,
-     "content": judge_content}[args.case](args)
+     "content": judge_content, "lifetimes": judge_lifetimes}[args.case](args)
     if failures:
         print(f"check_report: {len(failures)} check(s) failed", file=sys.stderr)
         return 1

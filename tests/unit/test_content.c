@@ -60,15 +60,15 @@ Test(content, unchanged_and_written_copies)
     content_watch((uintptr_t)a, sizeof a, 3);
     content_watch((uintptr_t)b, sizeof b, 4);
     cr_expect(content_watching());
-    content_end((uintptr_t)a, sizeof a); /* the next broadcast into it */
+    content_end((uintptr_t)a, sizeof a, 1); /* the next broadcast into it */
     b[4999] = 7;
-    content_end((uintptr_t)b + 100, 1); /* any overlap ends the copy (free of its start) */
+    content_end((uintptr_t)b + 100, 1, 1); /* any overlap ends the copy (a free inside it) */
     cr_expect(!content_watching());
     cr_expect_eq(counts(3).unchanged, 1);
     cr_expect_eq(counts(3).written, 0);
     cr_expect_eq(counts(4).written, 1);
     cr_expect_eq(counts(4).unchanged, 0);
-    content_end((uintptr_t)a, sizeof a); /* no copy left: nothing counted twice */
+    content_end((uintptr_t)a, sizeof a, 1); /* no copy left: nothing counted twice */
     cr_expect_eq(counts(3).unchanged, 1);
 }
 
@@ -77,10 +77,10 @@ Test(content, only_overlapping_copies_end)
     static char buf[3][4096];
     for (int i = 0; i < 3; i++)
         content_watch((uintptr_t)buf[i], sizeof buf[i], i);
-    content_end((uintptr_t)buf[1], sizeof buf[1]);
+    content_end((uintptr_t)buf[1], sizeof buf[1], 1);
     cr_expect_eq(counts(1).unchanged, 1);
     cr_expect_eq(counts(0).unchanged + counts(2).unchanged, 0);
-    content_end((uintptr_t)buf[0] + 4096, 0); /* just past the first: touches none */
+    content_end((uintptr_t)buf[0] + 4096, 0, 1); /* just past the first: touches none */
     cr_expect_eq(counts(0).unchanged, 0);
     content_end_all();
     cr_expect_eq(counts(0).unchanged, 1);
@@ -118,4 +118,19 @@ Test(content, memory_gone_at_the_end_is_not_read)
     cr_expect_eq(counts(6).unchecked, 1);
     cr_expect_eq(counts(6).unchanged + counts(6).written, 0);
     munmap(p, page);
+}
+
+Test(content, a_copy_partly_gone_is_not_read_at_a_hook)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    content_watch((uintptr_t)p, 4 * page, 7);
+    cr_assert_eq(mprotect(p + 2 * page, 2 * page, PROT_NONE), 0);
+    content_end((uintptr_t)p, 2 * page, 0); /* munmap of the first half: must not fault */
+    cr_expect_eq(counts(7).unchecked, 1);
+    content_watch((uintptr_t)p, 2 * page, 8);
+    content_end((uintptr_t)p, page, 1); /* a mapped range inside the copy: the rest is asked */
+    cr_expect_eq(counts(8).unchanged, 1);
+    munmap(p, 4 * page);
 }

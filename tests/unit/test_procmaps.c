@@ -242,3 +242,21 @@ Test(procmaps, long_map_file)
     cr_expect_eq(bad, 0, "no PROT_NONE page taken for writable");
     munmap(p, N * page);
 }
+
+Test(procmaps, readable_ranges_read_once)
+{
+    char *p = map(3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+    cr_assert_eq(mprotect(p + page, page, PROT_NONE), 0);
+    procmaps_range *r;
+    size_t n = procmaps_readable_ranges(&r);
+    cr_assert(n > 0 && r);
+    uintptr_t a = (uintptr_t)p;
+    cr_expect(procmaps_in_ranges(r, n, a, a + page), "the first page");
+    cr_expect(procmaps_in_ranges(r, n, a + 2 * page, a + 3 * page), "the last page");
+    cr_expect(!procmaps_in_ranges(r, n, a, a + 3 * page), "not across the PROT_NONE page");
+    cr_expect(!procmaps_in_ranges(r, n, a + page, a + page + 1), "nor in it");
+    for (size_t i = 1; i < n; i++)
+        cr_expect(r[i - 1].hi < r[i].lo, "sorted, adjacent runs merged");
+    free(r);
+    munmap(p, 3 * page);
+}
