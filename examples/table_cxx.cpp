@@ -8,6 +8,7 @@
 // (1.00 when shared, one per rank otherwise), and whether every rank holds the right table.
 #include <mpi.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,11 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     std::size_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 64;
     std::size_t n = mib * 1024 * 1024 / sizeof(double);
+    if (n == 0 || n > static_cast<std::size_t>(INT_MAX)) { // one MPI_Bcast of doubles
+        if (rank == 0)
+            std::fprintf(stderr, "table_cxx: give 1 to %d MiB\n", INT_MAX / (1024 * 1024 / 8));
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
     {
         std::vector<double> table(n);
         mpishm_mark_readonly(table.data(), table.size() * sizeof(double)); // the added line
