@@ -17,16 +17,27 @@ typedef struct scan {
     int prev_inaccessible;
 } scan;
 
-/* Does one line "lo-hi perms offset dev inode path" extend the covered prefix? 1: stop. */
+/* A line "lo-hi perms offset dev inode path": its range and permissions, or 0 when it is not
+ * one. */
+static int parse_line(const char *line, uintptr_t *lo, uintptr_t *hi, const char **perms)
+{
+    char *p;
+    *lo = (uintptr_t)strtoull(line, &p, 16);
+    if (*p != '-')
+        return 0;
+    *hi = (uintptr_t)strtoull(p + 1, &p, 16);
+    *perms = p + 1;
+    return 1;
+}
+
+/* Does one line extend the covered prefix? 1: stop. */
 static int take_line(const char *line, void *ctx)
 {
     scan *sc = ctx;
-    char *p;
-    uintptr_t lo = (uintptr_t)strtoull(line, &p, 16);
-    if (*p != '-')
+    uintptr_t lo, hi;
+    const char *perms;
+    if (!parse_line(line, &lo, &hi, &perms))
         return 0;
-    uintptr_t hi = (uintptr_t)strtoull(p + 1, &p, 16);
-    const char *perms = p + 1;
     int below_is_guard = sc->prev_inaccessible && sc->prev_hi == lo;
     sc->prev_hi = hi;
     sc->prev_inaccessible = perms[0] == '-' && perms[1] == '-' && perms[2] == '-';
@@ -90,12 +101,9 @@ typedef struct ranges {
 static int take_readable(const char *line, void *ctx)
 {
     ranges *rs = ctx;
-    char *p;
-    uintptr_t lo = (uintptr_t)strtoull(line, &p, 16);
-    if (*p != '-')
-        return 0;
-    uintptr_t hi = (uintptr_t)strtoull(p + 1, &p, 16);
-    if (p[1] != 'r')
+    uintptr_t lo, hi;
+    const char *perms;
+    if (!parse_line(line, &lo, &hi, &perms) || perms[0] != 'r')
         return 0;
     if (rs->n && rs->r[rs->n - 1].hi == lo) { /* one run of readable memory */
         rs->r[rs->n - 1].hi = hi;

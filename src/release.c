@@ -139,7 +139,8 @@ static inline void end_content(const void *p, size_t len, int mapped)
 
 MPISHM_EXPORT void free(void *p)
 {
-    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0, 1);
+    if (p && started() && content_watching())
+        content_end((uintptr_t)p, malloc_usable_size(p), 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 0);
     void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
@@ -152,7 +153,8 @@ MPISHM_EXPORT void free(void *p)
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
 {
-    end_content(p, p && started() && content_watching() ? malloc_usable_size(p) : 0, 1);
+    if (p && started() && content_watching())
+        content_end((uintptr_t)p, malloc_usable_size(p), 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 1);
     void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
