@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run one test command and judge it as a user would:
-#   run.sh [--stderr RE]... [--no-stderr RE]... [--stdout RE]... [--fail] -- command...
-# Passes when the command exits 0 (non-zero with --fail), its stderr matches every --stderr
+#   run.sh [--stderr RE]... [--no-stderr RE]... [--stdout RE]... [--fail | --exit N] -- command...
+# Passes when the command exits 0 (non-zero with --fail, N with --exit), its stderr matches every --stderr
 # pattern and no --no-stderr pattern, its stdout every --stdout pattern, and no POSIX shared
 # memory object of the library (/dev/shm/libmpishm-*) created meanwhile is left behind.
 set -u
@@ -12,6 +12,7 @@ while [[ $# -gt 0 && $1 != -- ]]; do
     --no-stderr) nostderr_re+=("$2"); shift 2 ;;
     --stdout) stdout_re+=("$2"); shift 2 ;;
     --fail) want_rc=1; shift ;;
+    --exit) want_rc=exact exact_rc=$2; shift 2 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -26,6 +27,9 @@ cat "$out"; cat "$err" >&2
 status=0
 if [[ $want_rc == 0 && $rc != 0 ]]; then echo "run.sh: exit status $rc, expected 0" >&2; status=1; fi
 if [[ $want_rc == 1 && $rc == 0 ]]; then echo "run.sh: exit status 0, expected a failure" >&2; status=1; fi
+if [[ $want_rc == exact && $rc != "$exact_rc" ]]; then
+  echo "run.sh: exit status $rc, expected $exact_rc" >&2; status=1
+fi
 for re in "${stderr_re[@]+"${stderr_re[@]}"}"; do
   grep -Eq -- "$re" "$err" || { echo "run.sh: stderr lacks /$re/" >&2; status=1; }
 done
