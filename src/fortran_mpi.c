@@ -74,9 +74,11 @@ static void fortran_finalize(MPI_Fint *ierr, void **slot, const char *name)
 {
     lifecycle_finishing();
     void (*next)(MPI_Fint *) = (void (*)(MPI_Fint *))next_of(slot, name);
-    MPI_Fint rc = next ? MPI_ERR_OTHER : (MPI_Fint)PMPI_Finalize();
+    MPI_Fint rc;
     if (next)
         next(&rc);
+    else
+        rc = (MPI_Fint)PMPI_Finalize();
     if (ierr)
         *ierr = rc;
 }
