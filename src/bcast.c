@@ -6,9 +6,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "callsite.h"
 #include "fault.h"
+#include "headroom.h"
 #include "layout.h"
 #include "procmaps.h"
 #include "log.h"
@@ -27,9 +29,9 @@ bcast_config bcast_cfg;
 /* Inter-node broadcasts go in chunks: int counts stop at 2 GiB. */
 #define SEED_CHUNK ((size_t)1 << 30)
 
-/* Scratch bytes per node rank: a seg_ref, an offset and a group leader (in that order, so
- * that each array stays aligned). */
-#define SCRATCH_PER_RANK (sizeof(seg_ref) + sizeof(size_t) + sizeof(int))
+/* Scratch bytes per rank of the communicator: a headroom vote, and for node ranks a seg_ref,
+ * an offset and a group leader (in that order, so that each array stays aligned). */
+#define SCRATCH_PER_RANK (sizeof(headroom_vote) + sizeof(seg_ref) + sizeof(size_t) + sizeof(int))
 
 
 /* Status values reduced with MPI_MAX across the communicator. */
@@ -82,26 +84,28 @@ static void note_below_threshold(const void *buf, size_t bytes, MPI_Comm comm)
             "(%zu bytes)", bytes, bcast_cfg.threshold);
 }
 
-/* The bytes from the buffer's start that MPI writes for `count` elements of `type`; *first:
- * the first of them that MPI may write (a type's true lower bound: MPI_BOTTOM and absolute
- * addresses write far from the buffer's start, nothing below). */
-static size_t type_span(MPI_Count count, MPI_Datatype type, size_t *first)
+/* The addresses [*lo, *hi) that MPI may write for `count` elements of `type` at buf: from
+ * the type's true lower bound, which may lie below buf (a negative displacement) or far
+ * above it (MPI_BOTTOM and absolute addresses). Clamped to the address space; the whole of
+ * it when the type cannot be measured. */
+static void type_reach(const void *buf, MPI_Count count, MPI_Datatype type, uintptr_t *lo,
+                       uintptr_t *hi)
 {
     MPI_Count lb, extent, tlb, textent;
-    *first = 0;
+    *lo = 0, *hi = UINTPTR_MAX;
     if (PMPI_Type_get_extent_x(type, &lb, &extent) != MPI_SUCCESS ||
-        PMPI_Type_get_true_extent_x(type, &tlb, &textent) != MPI_SUCCESS || tlb < 0 ||
-        extent < 0 || textent < 0)
-        return SIZE_MAX;
-    *first = (size_t)tlb;
-    size_t span = (size_t)tlb + (size_t)textent;
-    if ((size_t)(count - 1) > (SIZE_MAX - span) / ((size_t)extent ? (size_t)extent : 1))
-        return SIZE_MAX;
-    return span + (size_t)(count - 1) * (size_t)extent;
+        PMPI_Type_get_true_extent_x(type, &tlb, &textent) != MPI_SUCCESS || textent < 0)
+        return;
+    /* element i writes [buf + i*extent + tlb, ... + textent); extent may be negative */
+    __int128 last = (__int128)(count - 1) * extent;
+    __int128 from = (__int128)(uintptr_t)buf + tlb + (last < 0 ? last : 0);
+    __int128 to = (__int128)(uintptr_t)buf + tlb + textent + (last > 0 ? last : 0);
+    *lo = from < 0 ? 0 : from > (__int128)UINTPTR_MAX ? UINTPTR_MAX : (uintptr_t)from;
+    *hi = to < 0 ? 0 : to > (__int128)UINTPTR_MAX ? UINTPTR_MAX : (uintptr_t)to;
 }
 
-int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
-                    MPI_Comm comm, size_t *bytes, size_t *first, size_t *span)
+int bcast_candidate(void *buf, MPI_Count count, MPI_Datatype type, int root, MPI_Comm comm,
+                    bcast_call *call)
 {
     /* Only tests whose answer is the same on every rank of a correct program may skip the
      * agreement: "nothing marked here" is not one of them (another rank may have marked). */
@@ -131,12 +135,13 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
         return 0;
     }
     /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
-    *bytes = *span = total;
-    *first = 0;
+    *call = (bcast_call){.buf = buf, .bytes = total, .size = total, .lo = (uintptr_t)buf,
+                         .root = root, .comm = comm};
+    call->hi = total > UINTPTR_MAX - call->lo ? UINTPTR_MAX : call->lo + total;
     if (!type_is_dense(type)) {
         log_msg(2, "datatype is not contiguous: not shared");
-        *bytes = 0;
-        *span = type_span(count, type, first);
+        call->bytes = 0;
+        type_reach(buf, count, type, &call->lo, &call->hi);
     }
     return 1;
 }
@@ -145,11 +150,14 @@ int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int roo
 typedef struct attempt {
     void *buf;
     size_t bytes;
+    size_t size; /* the data's size, also for a non-contiguous type (bytes 0) */
     int root;
     MPI_Comm comm;
     topo *t;
     layout lay;
-    /* [node_size] arrays in the topology's scratch space (no allocation per broadcast) */
+    /* arrays in the topology's scratch space (no allocation per broadcast): [size] votes,
+     * [node_size] the rest */
+    headroom_vote *votes;
     size_t *offsets;             /* in-page offset of every node rank's buffer */
     int *leader;                 /* node rank that makes each rank's segment */
     seg_ref *refs;               /* segments made by group leaders */
@@ -206,7 +214,8 @@ static int is_root(const attempt *a) { return a->t->rank == a->root; }
 static int exchange_layout(attempt *a)
 {
     int n = a->t->node_size;
-    a->refs = a->t->scratch;
+    a->votes = a->t->scratch;
+    a->refs = (seg_ref *)(a->votes + a->t->size);
     a->offsets = (size_t *)(a->refs + n);
     a->leader = (int *)(a->offsets + n);
     int rc = wait_allgather(&a->lay.offset, a->offsets, sizeof(size_t), a->t->node);
@@ -390,14 +399,92 @@ static void say_why(const attempt *a)
     }
 }
 
+/* Peak memory: a receiving rank's whole pages are about to be overwritten, by the node copy
+ * or, after a fallback, by MPI: give them back before any node copy is reserved, so that the
+ * node never holds its ranks' old pages and the new copy at once. (Through libc's madvise,
+ * which UCX watches, so that a registration of those pages is dropped.) The root keeps its
+ * pages until its mapping replaces them; the partial first and last pages stay. */
+static void give_back_pages(const attempt *a)
+{
+    if (!is_root(a) && a->lay.map_len &&
+        madvise((void *)a->lay.map_start, a->lay.map_len, MADV_DONTNEED) != 0)
+        log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
+}
+
+/* Bytes of page tables for `len` bytes mapped with 4 KiB pages: 8 per page. */
+static uint64_t page_table_bytes(size_t len) { return (uint64_t)(len / 4096 + 1) * 8; }
+
+/* What this rank is about to reserve: its group's segment if it makes it, and page tables
+ * for the mappings it makes. */
+static uint64_t reserve_need(const attempt *a)
+{
+    int me = a->t->node_rank;
+    uint64_t need = page_table_bytes(a->lay.map_len);
+    if (my_group_leader(a) == me)
+        need += seg_size_of(a, me) + (needs_view(a) ? page_table_bytes(seg_size_of(a, me)) : 0);
+    return need;
+}
+
+/* Copies this node would hold at once, at most: one per segment, and the root's own pages
+ * until its mapping replaces them. MPI_Bcast leaves one per rank. */
+static int node_saves(const attempt *a)
+{
+    int groups = layout_group_count(a->leader, a->t->node_size);
+    return groups + root_is_here(a) <= a->t->node_size;
+}
+
+enum { VOTE_NO_SAVING = 1 };
+
+/* Before anything is reserved, all ranks decide alike whether the copies fit: every rank
+ * says what it reserves and (where it reserves) the room its limits leave; each pool of
+ * memory must hold what its ranks reserve plus MPISHM_HEADROOM. The node layout exchange
+ * before it has made every node rank's given-back pages visible in those figures.
+ * Returns an MPI code; *fits 0 with a->why set when every rank must fall back. */
+static int agree_room(attempt *a, int *fits)
+{
+    headroom_vote mine = {.need = reserve_need(a)};
+    headroom_probe("", &mine);
+    if (fault_inject(FAULT_HEADROOM)) /* as if this rank's machine were full */
+        mine.machine_room = 0;
+    mine.pad = node_saves(a) ? 0 : VOTE_NO_SAVING;
+    int rc = wait_allgather(&mine, a->votes, sizeof mine, a->comm);
+    *fits = 0;
+    if (rc != MPI_SUCCESS)
+        return rc;
+    for (int i = 0; i < a->t->size; i++)
+        if (a->votes[i].pad & VOTE_NO_SAVING) {
+            a->why = WHY_NO_SAVING;
+            if (a->t->rank == 0)
+                log_msg(1, "broadcast of %zu bytes not shared: node %d would hold more copies "
+                        "at once than MPI_Bcast leaves (its buffers lie at as many in-page "
+                        "offsets as it has ranks)", a->bytes, a->t->node_of[i]);
+            return MPI_SUCCESS;
+        }
+    limit_kind kind;
+    uint64_t room, sum;
+    int short_at = headroom_short(a->votes, a->t->size, bcast_cfg.headroom, &kind, &room, &sum);
+    if (short_at >= 0) {
+        a->why = WHY_NO_HEADROOM;
+        if (a->t->rank == short_at && bcast_cfg.report)
+            report_failure("headroom", ENOMEM);
+        if (a->t->rank == 0)
+            log_msg(1, "broadcast of %zu bytes not shared: no memory headroom on node %d (rank "
+                    "%d): %s leaves %.1f MiB, the node copies charged there need %.1f MiB and "
+                    "MPISHM_HEADROOM keeps %.1f MiB", a->bytes, a->t->node_of[short_at], short_at,
+                    limit_name[kind], (double)room / 1048576, (double)sum / 1048576,
+                    (double)bcast_cfg.headroom / 1048576);
+        return MPI_SUCCESS;
+    }
+    *fits = 1;
+    return MPI_SUCCESS;
+}
+
 /* Steps 4-7 with segments of one kind. Returns an MPI error code; *status is the agreed
  * outcome (ST_OK: delivered, unless a->lost says this rank's buffer could not be filled). */
 static int attempt_kind(attempt *a, seg_kind kind, long long *status)
 {
     a->seed_seconds = a->map_seconds = 0; /* a retry's times replace the failed attempt's */
-    int rc = exchange_layout(a);
-    if (rc != MPI_SUCCESS)
-        return rc;
+    int rc;
     double t = PMPI_Wtime();
     create_segment(a, kind);
     a->seed_seconds += PMPI_Wtime() - t;
@@ -521,28 +608,25 @@ static int agree_eligible(attempt *a, int *eligible)
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);
     if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v[1] == 1)
-        log_msg(1, "broadcast of %zu bytes not shared: %s", a->bytes,
+        log_msg(1, "broadcast of %zu bytes not shared: %s", a->size,
                 v[2] != -v[3] ? "a rank passes a non-contiguous datatype"
                               : "the buffer is not marked on every rank");
     return rc;
 }
 
-/* MPI_Bcast is about to write [buf, buf+span) itself. If an earlier broadcast shared an
- * array there (the same one, or one the new buffer overlaps), those writes would turn its
- * pages into private copies while the mapping still pinned the old segment, and the
- * registry would still call it shared (in strict mode MPI's writes would even fault): take
- * private pages first (local, no communication). */
-static void make_private_for_fallback(const void *buf, size_t first, size_t span)
+/* MPI_Bcast is about to write [lo, hi) itself. If an earlier broadcast shared an array
+ * there (the same one, or one the new buffer overlaps, below the buffer too), those writes
+ * would turn its pages into private copies while the mapping still pinned the old segment,
+ * and the registry would still call it shared (in strict mode MPI's writes would even
+ * fault): take private pages first (local, no communication). */
+static void make_private_for_fallback(uintptr_t lo, uintptr_t hi)
 {
-    if (first >= span || first > UINTPTR_MAX - (uintptr_t)buf)
+    if (lo >= hi)
         return;
-    uintptr_t start = (uintptr_t)buf + first;
-    span -= first;
-    size_t len = span > UINTPTR_MAX - start ? UINTPTR_MAX - start : span;
     region found[16];
     size_t n, from = 0;
     do {
-        n = region_overlapping(start, len, from, found, 16);
+        n = region_overlapping(lo, hi - lo, from, found, 16);
         for (size_t i = 0; i < n; i++)
             if (found[i].shared && unshare_region(&found[i], 1) == 0)
                 region_set_shared(found[i].base, 0, 0, 0);
@@ -552,15 +636,18 @@ static void make_private_for_fallback(const void *buf, size_t first, size_t span
 
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
-int bcast_shared(void *buf, size_t bytes, size_t first, size_t span, int root, MPI_Comm comm,
-                 int *done, int *site_out)
+int bcast_shared(const bcast_call *call, int *done, int *site_out)
 {
+    void *buf = call->buf;
+    size_t bytes = call->bytes;
+    int root = call->root;
+    MPI_Comm comm = call->comm;
     *done = 0;
     *site_out = -1;
     if (inside)
         return MPI_SUCCESS;
     inside = 1;
-    attempt a = {.buf = buf, .bytes = bytes, .root = root, .comm = comm,
+    attempt a = {.buf = buf, .bytes = bytes, .size = call->size, .root = root, .comm = comm,
                  .own = SEGMENT_INIT, .primary = SEGMENT_INIT, .origin = -1, .site = -1};
     int eligible = 0, site = -1;
     double start = PMPI_Wtime();
@@ -590,6 +677,15 @@ int bcast_shared(void *buf, size_t bytes, size_t first, size_t span, int root, M
         goto out;
     }
     layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);
+    give_back_pages(&a);
+    int fits = 0;
+    rc = exchange_layout(&a);
+    if (rc == MPI_SUCCESS)
+        rc = agree_room(&a, &fits);
+    if (rc != MPI_SUCCESS || !fits) {
+        eligible = 0;
+        goto out;
+    }
     static const seg_kind kinds[3][2] = {{SEG_MEMFD, SEG_POSIX}, {SEG_MEMFD, SEG_MEMFD},
                                          {SEG_POSIX, SEG_POSIX}};
     long long status = ST_FAILED;
@@ -618,7 +714,7 @@ int bcast_shared(void *buf, size_t bytes, size_t first, size_t span, int root, M
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
-        make_private_for_fallback(buf, first, span);
+        make_private_for_fallback(call->lo, call->hi);
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */
         region_remove((uintptr_t)buf, NULL);

@@ -4,6 +4,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Runtime settings, set once at MPI_Init (lifecycle.c) and read on every broadcast. */
 typedef struct bcast_config {
@@ -15,27 +16,37 @@ typedef struct bcast_config {
     int report;       /* MPISHM_REPORT set: count every call, keep call sites */
     int auto_select;  /* MPISHM_AUTO: every eligible buffer counts as marked */
     int by_sites;     /* MPISHM_SITES names functions */
+    size_t headroom;  /* memory kept free under the tightest limit after a node copy */
 } bcast_config;
 
 extern bcast_config bcast_cfg;
 
+/* One intercepted broadcast, as bcast_candidate describes it. */
+typedef struct bcast_call {
+    void *buf;
+    size_t bytes;      /* what is shared: the data's size, 0 for a non-contiguous type */
+    size_t size;       /* the data's size, whatever its type */
+    uintptr_t lo, hi;  /* what MPI may write, [lo, hi); below buf for a negative lower bound */
+    int root;
+    MPI_Comm comm;
+} bcast_call;
+
 /* Whether a broadcast of `count` elements of `type` over `comm` goes to the collective
  * check: the library is active, the size reaches the threshold, the communicator is an
- * intracommunicator of several ranks and the root one of them. Every test gives the same answer on every rank of a
- * correct program (same byte count everywhere, options agreed at MPI_Init), so ranks never
- * part here. Local, no communication. Sets *bytes, or 0 when this rank cannot share (a
- * non-contiguous type): bcast_shared then makes every rank fall back. MPI may write the bytes
- * from buf + *first to buf + *span (*first 0 and *span SIZE_MAX when the type reaches below
- * buf). */
-int bcast_candidate(const void *buf, MPI_Count count, MPI_Datatype type, int root,
-                    MPI_Comm comm, size_t *bytes, size_t *first, size_t *span);
+ * intracommunicator of several ranks and the root one of them. Every test gives the same
+ * answer on every rank of a correct program (same byte count everywhere, options agreed at
+ * MPI_Init), so ranks never part here. Local, no communication. Fills *call; its bytes are
+ * 0 when this rank cannot share (a non-contiguous type): bcast_shared then makes every rank
+ * fall back. */
+int bcast_candidate(void *buf, MPI_Count count, MPI_Datatype type, int root, MPI_Comm comm,
+                    bcast_call *call);
 
-/* Collective over comm: deliver the root's `bytes` bytes at buf into every rank's buf
+/* Collective over comm: deliver the root's bytes at call->buf into every rank's buffer
  * through one node-shared segment per node. Sets *done to 1 when it did; *done 0 means
- * every rank agreed to fall back and the caller must call PMPI_Bcast (no rank was changed).
+ * every rank agreed to fall back and the caller must call PMPI_Bcast (a receiving rank's
+ * whole pages may have been given back to the system: MPI fills them again).
  * *site: the call's site (sites.h), -1 when its stack was not captured.
  * Returns MPI_SUCCESS or the MPI error code of a failed internal call. */
-int bcast_shared(void *buf, size_t bytes, size_t first, size_t span, int root, MPI_Comm comm,
-                 int *done, int *site);
+int bcast_shared(const bcast_call *call, int *done, int *site);
 
 #endif

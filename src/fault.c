@@ -14,8 +14,10 @@ static const struct {
     [FAULT_OPEN] = {"open", EACCES},     [FAULT_MAP] = {"map", ENOMEM},
     [FAULT_SEED] = {"seed", EIO},        [FAULT_COPY] = {"copy", EIO},
     [FAULT_REMAP] = {"remap", ENOMEM},   [FAULT_REFILL] = {"refill", EIO},
-    [FAULT_TOPOLOGY] = {"topology", ENOMEM}, [FAULT_REPORT] = {"report", ENOMEM},
+    [FAULT_TOPOLOGY] = {"topology", ENOMEM},
+    [FAULT_BUILD] = {"build", EIO}, [FAULT_REPORT] = {"report", ENOMEM},
     [FAULT_MPI] = {"mpi", EIO}, [FAULT_KILL] = {"kill", EINTR},
+    [FAULT_HEADROOM] = {"headroom", ENOMEM},
 };
 
 static int armed[FAULT_STAGES]; /* 0: off; n: fail the n-th time the stage is reached */
@@ -43,7 +45,7 @@ void fault_configure(const char *spec, int world_rank)
             nth = strtol(end + 1, &end_n, 10), end = end_n == end + 1 ? NULL : end_n;
         if (stage < 0 || !end || end == colon + 1 || end != p + len || rank < 0 || nth < 1)
             log_warn("MPISHM_FAULT: \"%.*s\" is not stage:rank[@n] (stages: create reserve "
-                     "open map seed copy remap refill topology report mpi kill); ignored", (int)len, p);
+                     "open map seed copy remap refill topology build report mpi kill headroom); ignored", (int)len, p);
         else if (rank == world_rank)
             armed[stage] = (int)nth;
         p += len + (p[len] == ',');

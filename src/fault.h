@@ -14,9 +14,11 @@ typedef enum {
     FAULT_REMAP,  /* mapping it copy-on-write over the application's buffer */
     FAULT_REFILL, /* after a failed remap, filling the buffer privately */
     FAULT_TOPOLOGY, /* memory for a communicator's topology */
+    FAULT_BUILD,  /* building a topology: its last MPI call reports an error (arm every rank) */
     FAULT_REPORT, /* memory for the report at MPI_Finalize */
     FAULT_MPI,    /* the agreement's MPI call reports an error, on every rank of the comm */
     FAULT_KILL,   /* the rank is killed (SIGKILL): reached after making a segment, then seeding */
+    FAULT_HEADROOM, /* the rank's memory limit leaves no room for the node copy */
     FAULT_STAGES
 } fault_stage;
 

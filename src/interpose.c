@@ -13,17 +13,17 @@
 static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int root,
                           MPI_Comm comm, int *rc, size_t *watch, int *site)
 {
-    size_t bytes, first, span;
+    bcast_call call;
     int done = 0;
     *watch = 0;
     *site = -1;
-    if (!bcast_candidate(buf, count, type, root, comm, &bytes, &first, &span))
+    if (!bcast_candidate(buf, count, type, root, comm, &call))
         return 0;
-    if (bcast_cfg.report && bytes) {
-        content_end((uintptr_t)buf, bytes, 1); /* MPI is about to write it: mapped */
-        *watch = bytes;
+    if (bcast_cfg.report && call.bytes) {
+        content_end((uintptr_t)buf, call.bytes, 1); /* MPI is about to write it: mapped */
+        *watch = call.bytes;
     }
-    *rc = bcast_shared(buf, bytes, first, span, root, comm, &done, site);
+    *rc = bcast_shared(&call, &done, site);
     return done || *rc != MPI_SUCCESS;
 }
 

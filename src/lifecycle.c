@@ -51,11 +51,11 @@ static void library_start(void)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* Below two pages a buffer may hold no whole page: nothing to share. */
     long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
-    long long v[7] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
+    long long v[8] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
                       option_int(OPT_PREFAULT), option_int(OPT_SHM),
                       option_str(OPT_REPORT)[0] != '\0', option_int(OPT_AUTO),
-                      option_int(OPT_PROTECT)};
-    agree_options(v, 7);
+                      option_int(OPT_PROTECT), option_int(OPT_HEADROOM)};
+    agree_options(v, 8);
     fault_configure(option_str(OPT_FAULT), rank);
     bcast_cfg.page = page;
     bcast_cfg.threshold = (size_t)v[1];
@@ -63,6 +63,7 @@ static void library_start(void)
     bcast_cfg.shm_kind = (int)v[3];
     bcast_cfg.report = (int)v[4];
     bcast_cfg.auto_select = (int)v[5];
+    bcast_cfg.headroom = (size_t)v[7];
     bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
     callsite_init();
     if (!v[0] && v[3] != 1 && seg_sweep_stale() > 0) /* POSIX segments possible */

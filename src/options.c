@@ -24,7 +24,8 @@ const option_desc options_table[OPT_COUNT] = {
                  "segment kind: auto (memfd, then POSIX shm), memfd, posix", "auto|memfd|posix"},
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
                    "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
-                   "(stages: create reserve open map seed copy remap refill topology report mpi kill)"},
+                   "(stages: create reserve open map seed copy remap refill topology build report mpi kill "
+                   "headroom)"},
     [OPT_REPORT] = {"MPISHM_REPORT", OPT_STRING, "",
                     "at MPI_Finalize, report what was shared and what could be, and which "
                     "broadcast buffers stayed read-only (hashed): stderr (a table from rank 0) or "
@@ -38,6 +39,10 @@ const option_desc options_table[OPT_COUNT] = {
                      "shared pages: off (copy-on-write), readonly (a write stops the rank with a "
                      "message), warn (a write is counted, reported, and made private)",
                      "off|readonly|warn"},
+    [OPT_HEADROOM] = {"MPISHM_HEADROOM", OPT_SIZE, "64M",
+                      "a node copy is made only where the node's tightest memory limit (cgroup, "
+                      "MemAvailable) keeps this much free after it; elsewhere every rank falls "
+                      "back to MPI_Bcast"},
 };
 
 static long long values[OPT_COUNT];

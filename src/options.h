@@ -15,6 +15,7 @@ typedef enum {
     OPT_SITES,     /* string: function names whose broadcasts are shared unmarked */
     OPT_AUTO,      /* bool: every eligible broadcast counts as marked */
     OPT_PROTECT,   /* enum: off, readonly, warn */
+    OPT_HEADROOM,  /* size: memory left free under the tightest limit after a node copy */
     OPT_COUNT
 } option_id;
 

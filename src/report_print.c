@@ -274,6 +274,8 @@ static void table_job(FILE *out, const job_report *j)
         "not marked, and on a stack or in memory that is not private: cannot be shared",
         "selected without a mark, but written after an earlier shared broadcast",
         "non-contiguous datatype", "one rank per node",
+        "no saving: a node would hold more copies at once than MPI_Bcast leaves",
+        "no memory headroom: a node's memory limit has no room for its node copy",
         "failed and fell back", "other (intercommunicator, one rank, MPI error)"};
     for (int k = 0; k < WHY_COUNT; k++)
         if (j->not_shared[k])

@@ -9,7 +9,8 @@
 
 const char *const why_not_key[WHY_COUNT] = {"not_marked", "not_selectable", "written",
                                             "not_contiguous",
-                                            "one_rank_per_node", "failed", "other"};
+                                            "one_rank_per_node", "no_saving", "no_headroom",
+                                            "failed", "other"};
 
 #define MAX_STACKS 1024 /* a power of two */
 #define MAX_NAMES 64

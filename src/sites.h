@@ -16,6 +16,8 @@ typedef enum {
     WHY_WRITTEN,        /* selected without a mark, then written: no longer selected */
     WHY_NOT_CONTIGUOUS, /* a rank passed a non-contiguous datatype */
     WHY_ONE_PER_NODE,   /* one rank of the communicator per node: nothing to save */
+    WHY_NO_SAVING,      /* a node would hold more copies than MPI_Bcast leaves (offset groups) */
+    WHY_NO_HEADROOM,    /* a node's memory limit has no room for its node copy */
     WHY_FAILED,         /* a step failed on some rank: every rank fell back */
     WHY_OTHER,          /* intercommunicator, one rank, invalid root, MPI error */
     WHY_COUNT

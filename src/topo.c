@@ -55,9 +55,11 @@ static int allocate(topo *t, size_t scratch_per_rank, int failed_already)
 {
     size_t n = (size_t)t->size;
     t->node_of = calloc(n, sizeof(int));
-    t->scratch = malloc(scratch_per_rank * (size_t)t->node_size);
+    t->scratch = malloc(scratch_per_rank * n);
     int ok = !failed_already && t->node_of && t->scratch, all_ok = 0;
     int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, t->comm);
+    if (rc == MPI_SUCCESS && fault_inject(FAULT_BUILD)) /* as if that call had failed */
+        rc = PMPI_Comm_call_errhandler(t->comm, MPI_ERR_OTHER) == MPI_SUCCESS ? MPI_ERR_OTHER : rc;
     return rc != MPI_SUCCESS ? rc : all_ok ? MPI_SUCCESS : MPI_ERR_NO_MEM;
 }
 
@@ -123,19 +125,17 @@ int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out)
     PMPI_Comm_rank(comm, &t->rank);
     PMPI_Comm_size(comm, &t->size);
     rc = topo_build(t, scratch_per_rank, !on_heap);
-    if (rc == MPI_ERR_NO_MEM) { /* agreed by every rank: share nothing on this comm now */
-        release_members(t);
-        if (on_heap)
-            free(t);
-        log_msg(1, "out of memory for the topology of a communicator: not shared");
-        return MPI_SUCCESS;
-    }
     if (rc == MPI_SUCCESS)
         rc = PMPI_Comm_set_attr(comm, keyval, t);
     if (rc != MPI_SUCCESS) {
         release_members(t);
-        free(t);
-        return rc;
+        if (on_heap) /* the stack one is this frame's */
+            free(t);
+        if (rc != MPI_ERR_NO_MEM)
+            return rc;
+        /* agreed by every rank: share nothing on this comm now */
+        log_msg(1, "out of memory for the topology of a communicator: not shared");
+        return MPI_SUCCESS;
     }
     pthread_mutex_lock(&lock);
     t->next = all, all = t;

@@ -16,12 +16,12 @@ typedef struct topo {
     int node_index;   /* this node's rank in `leaders` */
     int nodes;
     int *node_of;      /* [size]: node index of each rank of comm */
-    void *scratch;     /* node_size * scratch_per_rank bytes for the caller's exchanges */
+    void *scratch;     /* size * scratch_per_rank bytes for the caller's exchanges */
     struct topo *next;
 } topo;
 
 /* The cached topology of `comm`, built on first use with `scratch_per_rank` bytes of scratch
- * space per node rank (the first call's value counts). Collective over comm on first use only
+ * space per rank (the first call's value counts). Collective over comm on first use only
  * (all ranks reach it together, since the caller's decision to share was agreed). When memory
  * ran out on any rank, every rank gets MPI_SUCCESS with *out NULL: fall back, together.
  * Otherwise returns MPI_SUCCESS or the MPI error code of a failed call. */

@@ -38,7 +38,9 @@ static void *broadcaster(void *arg)
 {
     worker *w = arg;
     for (int r = 0; r < rounds; r++) {
-        unsigned char *a = malloc(bytes);
+        /* at a page boundary on every rank: threads' heaps differ between ranks, and
+         * buffers at different in-page offsets on every rank are not shared */
+        unsigned char *a = aligned_alloc(4096, bytes);
         if (!a || mpishm_mark_readonly(a, bytes) != 0) {
             fail("malloc or mark failed", w->id, r);
             free(a);
