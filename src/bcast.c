@@ -384,7 +384,10 @@ static int map_over_buffer(attempt *a)
     if (region_find((uintptr_t)a->buf, a->bytes, &r)) { /* private again after a failed map */
         region_set_shared(r.base, rc == 0 ? l->map_len : 0, dev, ino);
         if (rc == 0 && l->map_len && protect_current() != PROTECT_OFF)
-            protect_add(l->map_start, l->map_len, r.base, r.bytes, r.mark_pc);
+            protect_add(l->map_start, l->map_len, r.base, r.bytes, r.mark_pc,
+                        r.origin == ORIGIN_MARK    ? "marked at"
+                        : r.origin == ORIGIN_SITES ? "selected by MPISHM_SITES at"
+                                                   : "selected by MPISHM_AUTO at");
     }
     return lost;
 }

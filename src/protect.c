@@ -35,6 +35,7 @@
 #include <gnu/lib-names.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -64,7 +65,7 @@ typedef struct watch {
     size_t bytes;
     uintptr_t marked_pc;
     int warned;         /* warn mode: the first write's line was printed */
-    char marked[MARKED_TEXT]; /* "load_table+0x2e (app)", formatted by protect_add */
+    char marked[MARKED_TEXT]; /* "marked at load_table+0x2e (app)", by protect_add */
 } watch;
 
 static watch watches[WATCH_SLOTS];
@@ -226,7 +227,7 @@ static int is_write(const ucontext_t *uc)
 }
 
 /* "libmpishm[1]: write into shared array 0x7f.. (4194304 bytes, marked at load_table+0x2e
- * (app)) at offset 1000000" + outcome */
+ * (app)) at offset 1000000" + outcome; "selected by MPISHM_AUTO at" for a selected array */
 static SIGSAFE_OUT_OF_LINE void say_write(const watch *w, uintptr_t addr, const char *outcome)
 {
     sigsafe_line l;
@@ -235,7 +236,7 @@ static SIGSAFE_OUT_OF_LINE void say_write(const watch *w, uintptr_t addr, const 
     sigsafe_put_hex(&l, w->base);
     sigsafe_put_str(&l, " (");
     sigsafe_put_num(&l, w->bytes, 10);
-    sigsafe_put_str(&l, " bytes, marked at ");
+    sigsafe_put_str(&l, " bytes, ");
     sigsafe_put_str(&l, w->marked);
     sigsafe_put_str(&l, ") at offset ");
     sigsafe_put_num(&l, addr - w->base, 10);
@@ -401,13 +402,15 @@ int protect_init(protect_mode m)
 
 protect_mode protect_current(void) { return __atomic_load_n(&mode, __ATOMIC_ACQUIRE); }
 
-int protect_add(uintptr_t start, size_t len, uintptr_t base, size_t bytes, uintptr_t marked_pc)
+int protect_add(uintptr_t start, size_t len, uintptr_t base, size_t bytes, uintptr_t marked_pc,
+                const char *how)
 {
     if (protect_current() == PROTECT_OFF || len == 0)
         return 0;
-    char marked[MARKED_TEXT] = "an unknown call site";
+    char marked[MARKED_TEXT], at[MARKED_TEXT] = "an unknown call site";
     if (marked_pc)
-        callsite_format(marked_pc, marked, sizeof marked); /* dladdr: not in the handler */
+        callsite_format(marked_pc, at, sizeof at); /* dladdr: not in the handler */
+    snprintf(marked, sizeof marked, "%s %s", how, at);
     pthread_mutex_lock(&watch_lock);
     sigsafe_objects_refresh(); /* MPI may have loaded objects since (UCX transports) */
     int rc = watch_install(start, len, base, bytes, marked_pc, marked);

@@ -25,12 +25,14 @@ int protect_init(protect_mode mode);
 protect_mode protect_current(void);
 
 /* Make [start, start+len) (whole pages just mapped from a segment, inside the marked array
- * [base, base+bytes) that was marked at `marked_pc`, a captured call site or 0) read-only
+ * [base, base+bytes) that was marked at `marked_pc`, a captured call site or 0; `how` says
+ * how it came to be shared: "marked at", "selected by MPISHM_AUTO at") read-only
  * and watch it; a range already watched (a new broadcast into the same array) keeps its
  * slot. Not for a signal handler. Returns 0 (also when strict mode is off), or an errno
  * value, after a warning: ENOSPC when the fixed table of watched ranges is full. The pages
  * then stay copy-on-write and unwatched. */
-int protect_add(uintptr_t start, size_t len, uintptr_t base, size_t bytes, uintptr_t marked_pc);
+int protect_add(uintptr_t start, size_t len, uintptr_t base, size_t bytes, uintptr_t marked_pc,
+                const char *how);
 
 /* Stop watching every range overlapping [start, start+len), before its pages are made
  * private or unmapped; their pages become writable (copy-on-write) again. */

@@ -14,6 +14,10 @@ set(FRAME0 ":   #0 overwrite_table\\+0x[0-9a-f]+ \\(/[^ ]*/protect_check\\+0x[0-
 # Strict mode installed its handler. (KILLED and the PREV_ strings: CMakeLists.txt.)
 set(OURS PROGRAM protect_check STDOUT "rank 0: SIGSEGV handler in libmpishm\\.so")
 
+# An array that MPISHM_AUTO selected (not marked) says so, and where its broadcast was.
+mpi_test(protect_warn_auto_selected RANKS 2 ${PC} ENV MPISHM_PROTECT=warn MPISHM_AUTO=1
+         ARGS --unmarked --write-rank 1
+         STDERR "libmpishm\\[1\\]: write into shared array 0x[0-9a-f]+ \\(4194304 bytes, selected by MPISHM_AUTO at [a-z_]+\\+0x[0-9a-f]+ \\(protect_check\\)\\) at offset 1000000${PRIVATE_NOW}")
 # readonly: the writer stops with the array, the offset and its backtrace; it dies of SIGSEGV
 # (through the handler MPI installed before: UCX's under MPICH, Open MPI's own).
 mpi_test(protect_readonly_stops_writer RANKS 2 FAIL ${OURS} ${KILLED} TIMEOUT 60

@@ -49,7 +49,7 @@ static struct {
     size_t bytes, offset;
     size_t recv_bytes;
     int rounds, write_rank, pages, use_memset, writer_thread, fault_rank, fault_readonly;
-    int app_handler, plain_handler, arrays;
+    int app_handler, plain_handler, arrays, unmarked;
 } opt = {.bytes = 4 << 20, .offset = 1000000, .rounds = 1, .write_rank = -1, .pages = 1,
          .fault_rank = -1};
 
@@ -61,7 +61,8 @@ static void parse_args(int argc, char **argv)
                     : !strcmp(a, "--plain-handler")  ? &opt.plain_handler
                     : !strcmp(a, "--writer-thread")  ? &opt.writer_thread
                     : !strcmp(a, "--fault-readonly") ? &opt.fault_readonly
-                    : !strcmp(a, "--memset")         ? &opt.use_memset : NULL;
+                    : !strcmp(a, "--memset")         ? &opt.use_memset
+                    : !strcmp(a, "--unmarked")       ? &opt.unmarked : NULL;
         if (flag) {
             *flag = 1;
             continue;
@@ -162,7 +163,7 @@ static size_t wrong_bytes(const unsigned char *p, size_t n, int round)
 static __attribute__((noinline)) unsigned char *load_table(size_t bytes)
 {
     unsigned char *t = malloc(bytes);
-    if (!t || mpishm_mark_readonly(t, bytes) != MPISHM_SUCCESS) {
+    if (!t || (!opt.unmarked && mpishm_mark_readonly(t, bytes) != MPISHM_SUCCESS)) {
         fprintf(stderr, "protect_check: cannot allocate and mark %zu bytes\n", bytes);
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
