@@ -402,18 +402,6 @@ static void say_why(const attempt *a)
     }
 }
 
-/* Peak memory: a receiving rank's whole pages are about to be overwritten, by the node copy
- * or, after a fallback, by MPI: give them back before any node copy is reserved, so that the
- * node never holds its ranks' old pages and the new copy at once. (Through libc's madvise,
- * which UCX watches, so that a registration of those pages is dropped.) The root keeps its
- * pages until its mapping replaces them; the partial first and last pages stay. */
-static void give_back_pages(const attempt *a)
-{
-    if (!is_root(a) && a->lay.map_len &&
-        madvise((void *)a->lay.map_start, a->lay.map_len, MADV_DONTNEED) != 0)
-        log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
-}
-
 /* Bytes of page tables for `len` bytes mapped with 4 KiB pages: 8 per page. */
 static uint64_t page_table_bytes(size_t len) { return (uint64_t)(len / 4096 + 1) * 8; }
 
@@ -439,9 +427,9 @@ static int node_saves(const attempt *a)
 enum { VOTE_NO_SAVING = 1 };
 
 /* Before anything is reserved, all ranks decide alike whether the copies fit: every rank
- * says what it reserves and (where it reserves) the room its limits leave; each pool of
- * memory must hold what its ranks reserve plus MPISHM_HEADROOM. The node layout exchange
- * before it has made every node rank's given-back pages visible in those figures.
+ * says what it reserves and the room its limits leave; each pool of memory must hold what
+ * its ranks reserve plus MPISHM_HEADROOM. The agreement before it has made every rank's
+ * given-back pages visible in those figures.
  * Returns an MPI code; *fits 0 with a->why set when every rank must fall back. */
 static int agree_room(attempt *a, int *fits)
 {
@@ -553,12 +541,16 @@ static int select_unmarked(attempt *a)
 }
 
 /* An array selected without a mark carries no promise: if pages of its shared copy were
- * written since the last broadcast, sharing it again would make the writes fault and copy
- * again. This rank then stops selecting it (and its call site), which the agreement turns
- * into a fallback everywhere. */
+ * written since the last broadcast by a rank that receives this one, sharing it again would
+ * make the writes fault and copy again. This rank then stops selecting it (and its call
+ * site), which the agreement turns into a fallback everywhere. */
 static int written_since_shared(attempt *a, const region *r)
 {
     if (r->origin == ORIGIN_MARK || !r->shared)
+        return 0;
+    int rank = -1;
+    PMPI_Comm_rank(a->comm, &rank);
+    if (rank == a->root) /* its writes are the data it sends now: they end no selection */
         return 0;
     layout l;
     layout_compute(&l, r->base, r->bytes, bcast_cfg.page);
@@ -575,6 +567,27 @@ static int written_since_shared(attempt *a, const region *r)
     return 1;
 }
 
+/* Peak memory: a receiving rank's whole pages are about to be overwritten, by the node copy
+ * or, after a fallback, by MPI: a rank whose buffer is marked gives them back before the
+ * agreement, so that no node ever holds its ranks' old pages and a new copy at once, and
+ * so that every rank's given-back pages show in the room that any rank then measures (the
+ * agreement orders them before it). Not where the communicator's cached topology says one
+ * rank per node: MPI fills the buffer there, and would fault every page in again. (Through
+ * libc's madvise, which UCX watches, so that a registration of those pages is dropped.) The
+ * root keeps its pages until its mapping replaces them; partial first and last pages stay. */
+static void give_back_pages(const attempt *a)
+{
+    int rank = -1;
+    layout l;
+    layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
+    const topo *t = topo_cached(a->comm);
+    if (!l.map_len || (t && t->nodes == t->size) || PMPI_Comm_rank(a->comm, &rank) != MPI_SUCCESS ||
+        rank == a->root)
+        return;
+    if (madvise((void *)l.map_start, l.map_len, MADV_DONTNEED) != 0)
+        log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
+}
+
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
 static int agree_eligible(attempt *a, int *eligible)
 {
@@ -586,6 +599,8 @@ static int agree_eligible(attempt *a, int *eligible)
         a->origin = (int)r.origin;
     else if (a->bytes > 0)
         marked = select_unmarked(a);
+    if (marked)
+        give_back_pages(a);
     if (a->bytes > 0 && !marked) {
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
         /* the report's candidates are the buffers a selection could share */
@@ -680,7 +695,6 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out)
         goto out;
     }
     layout_compute(&a.lay, (uintptr_t)buf, bytes, bcast_cfg.page);
-    give_back_pages(&a);
     int fits = 0;
     rc = exchange_layout(&a);
     if (rc == MPI_SUCCESS)

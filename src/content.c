@@ -145,6 +145,24 @@ void content_end(uintptr_t start, size_t len, int mapped)
         }
 }
 
+void content_refill(uintptr_t start, size_t len)
+{
+    watched w[16];
+    int n;
+    len = len ? len : 1;
+    while (content_watching() && (n = take(start, len, w, 16)) > 0)
+        for (int i = 0; i < n; i++) {
+            int inside = w[i].start >= start && w[i].start + w[i].bytes <= start + len;
+            if (inside) { /* the root's new data, not a write into what it was sent */
+                pthread_mutex_lock(&lock);
+                counts[w[i].site].unchanged++;
+                pthread_mutex_unlock(&lock);
+            } else {
+                record(&w[i], procmaps_readable(w[i].start, w[i].start + w[i].bytes));
+            }
+        }
+}
+
 void content_end_all(void)
 {
     watched w[16];

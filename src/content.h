@@ -27,6 +27,12 @@ void content_watch(uintptr_t buf, size_t bytes, int site);
  * counts as unchecked. */
 void content_end(uintptr_t start, size_t len, int mapped);
 
+/* The root of a broadcast from [start, start+len) is about to send it: its copies inside
+ * that range end without a verdict against them (what the root wrote there is the data it
+ * sends, not a write into data it was sent), counted as unchanged; copies reaching outside
+ * the range end as content_end's do. */
+void content_refill(uintptr_t start, size_t len);
+
 /* Every copy still watched ends (MPI_Finalize); those no longer mapped readable are counted
  * as unchecked. */
 void content_end_all(void);

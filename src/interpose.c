@@ -20,7 +20,12 @@ static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int roo
     if (!bcast_candidate(buf, count, type, root, comm, &call))
         return 0;
     if (bcast_cfg.report && call.bytes) {
-        content_end((uintptr_t)buf, call.bytes, 1); /* MPI is about to write it: mapped */
+        int me = -1;
+        PMPI_Comm_rank(comm, &me);
+        if (me == root) /* the root's buffer holds what it sends now */
+            content_refill((uintptr_t)buf, call.bytes);
+        else /* MPI is about to write it: mapped */
+            content_end((uintptr_t)buf, call.bytes, 1);
         *watch = call.bytes;
     }
     *rc = bcast_shared(&call, &done, site);

@@ -146,6 +146,16 @@ int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out)
     return MPI_SUCCESS;
 }
 
+const topo *topo_cached(MPI_Comm comm)
+{
+    topo *t = NULL;
+    int found = 0;
+    if (__atomic_load_n(&keyval, __ATOMIC_ACQUIRE) == MPI_KEYVAL_INVALID ||
+        PMPI_Comm_get_attr(comm, keyval, &t, &found) != MPI_SUCCESS || !found)
+        return NULL;
+    return t;
+}
+
 void topo_finalize(void)
 {
     for (;;) {

@@ -27,6 +27,9 @@ typedef struct topo {
  * Otherwise returns MPI_SUCCESS or the MPI error code of a failed call. */
 int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out);
 
+/* The topology cached on `comm`, or NULL when none is yet (local, no communication). */
+const topo *topo_cached(MPI_Comm comm);
+
 /* Free every cached topology and the keyval (before PMPI_Finalize). */
 void topo_finalize(void);
 

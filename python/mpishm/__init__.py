@@ -23,7 +23,8 @@ import os
 
 __all__ = ["mark_readonly", "unmark", "is_shared", "info", "loaded", "preloaded", "MpishmError"]
 
-SUCCESS, EINVAL, EOVERLAP, ENOTMARKED, EBADMEM, ENOMEM, ENOTLOADED, ESYSTEM = range(8)
+# include/mpishm.h's codes, in its order (tests/docs checks that they agree)
+SUCCESS, EINVAL, EOVERLAP, ENOTMARKED, EBADMEM, ENOMEM, ENOTLOADED, ESYSTEM, ENOTCONTIGUOUS = range(9)
 
 
 class MpishmError(OSError):

@@ -1,9 +1,10 @@
 /* A legacy job as the people near their memory limit run it: every rank allocates a table,
  * optionally touches it first (Fortran's `t = 0.0`, a calloc read once, a reused buffer),
- * marks it, and rank 0 fills it and broadcasts it, --steps times (a new table each step).
- *   table_job --mib N [--resident] [--steps K]
+ * marks it (unless --unmarked: MPISHM_SITES=broadcast_table or MPISHM_AUTO select it), and
+ * rank 0 fills it and broadcasts it, --steps times (a new table each step).
+ *   table_job --mib N [--resident] [--unmarked] [--steps K]
  * Rank 0 prints "table_job: N MiB, K step(s), data right on every rank, shared on S of R
- * rank(s)" (S counted after the last step), or FAILED lines. */
+ * rank(s), on every rank after J step(s)" (S counted after the last step), or FAILED lines. */
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,26 @@
 
 static int rank, failures;
 
+static __attribute__((noinline)) void broadcast_table(unsigned char *t, size_t bytes)
+{
+    for (size_t done = 0; done < bytes; done += (size_t)1 << 30) {
+        size_t n = bytes - done < ((size_t)1 << 30) ? bytes - done : (size_t)1 << 30;
+        MPI_Bcast(t + done, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD);
+    }
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    int size, resident = 0, steps = 1;
+    int size, resident = 0, unmarked = 0, steps = 1, nshared = 0;
+    int steps_shared = 0, every = 0; /* steps after which this rank's table was shared */
     size_t mib = 64;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mib") && i + 1 < argc) mib = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--resident")) resident = 1;
+        else if (!strcmp(argv[i], "--unmarked")) unmarked = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
     }
     size_t bytes = mib << 20;
@@ -30,14 +41,14 @@ int main(int argc, char **argv)
     CHECK(t != NULL, "malloc of %zu MiB failed", mib);
     if (resident)
         memset(t, 0, bytes);
-    mpishm_mark_readonly(t, bytes);
+    if (!unmarked)
+        mpishm_mark_readonly(t, bytes);
     for (int s = 0; s < steps; s++) {
         if (rank == 0)
             pattern_fill(t, bytes, s);
-        for (size_t done = 0; done < bytes; done += (size_t)1 << 30) {
-            size_t n = bytes - done < ((size_t)1 << 30) ? bytes - done : (size_t)1 << 30;
-            MPI_Bcast(t + done, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD);
-        }
+        broadcast_table(t, bytes);
+        mpishm_info now;
+        steps_shared += mpishm_query(t, &now) == 0 && now.shared;
         for (size_t i = 0; i < bytes; i += 4093)
             if (t[i] != pattern_byte(i, s)) {
                 CHECK(0, "step %d: wrong byte at %zu", s, i);
@@ -45,12 +56,14 @@ int main(int argc, char **argv)
             }
     }
     mpishm_info info;
-    int shared = mpishm_query(t, &info) == 0 && info.shared, nshared = 0, all = 0;
+    int shared = mpishm_query(t, &info) == 0 && info.shared, all = 0;
     MPI_Allreduce(&shared, &nshared, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(&steps_shared, &every, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
-        printf("table_job: %zu MiB, %d step(s), %s, shared on %d of %d rank(s)\n", mib, steps,
-               all ? "FAILED" : "data right on every rank", nshared, size);
+        printf("table_job: %zu MiB, %d step(s), %s, shared on %d of %d rank(s), on every rank "
+               "after %d step(s)\n", mib, steps, all ? "FAILED" : "data right on every rank",
+               nshared, size, every);
     free(t);
     MPI_Finalize();
     return all != 0;
