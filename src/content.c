@@ -131,7 +131,9 @@ static void record(const watched *w, int readable)
     pthread_mutex_unlock(&lock);
 }
 
-void content_end(uintptr_t start, size_t len, int mapped)
+/* The copies overlapping [start, start+len) end: judged by their hash, or, with `refill`,
+ * those inside the range counted as unchanged. */
+static void end_copies(uintptr_t start, size_t len, int mapped, int refill)
 {
     watched w[16];
     int n;
@@ -140,28 +142,20 @@ void content_end(uintptr_t start, size_t len, int mapped)
         for (int i = 0; i < n; i++) {
             /* beyond what the caller knows to be mapped, the copy may have gone already */
             int inside = w[i].start >= start && w[i].start + w[i].bytes <= start + len;
+            if (refill && inside) { /* the root's new data, not a write into what it was sent */
+                pthread_mutex_lock(&lock);
+                counts[w[i].site].unchanged++;
+                pthread_mutex_unlock(&lock);
+                continue;
+            }
             record(&w[i], (mapped && inside) ||
                               procmaps_readable(w[i].start, w[i].start + w[i].bytes));
         }
 }
 
-void content_refill(uintptr_t start, size_t len)
-{
-    watched w[16];
-    int n;
-    len = len ? len : 1;
-    while (content_watching() && (n = take(start, len, w, 16)) > 0)
-        for (int i = 0; i < n; i++) {
-            int inside = w[i].start >= start && w[i].start + w[i].bytes <= start + len;
-            if (inside) { /* the root's new data, not a write into what it was sent */
-                pthread_mutex_lock(&lock);
-                counts[w[i].site].unchanged++;
-                pthread_mutex_unlock(&lock);
-            } else {
-                record(&w[i], procmaps_readable(w[i].start, w[i].start + w[i].bytes));
-            }
-        }
-}
+void content_end(uintptr_t start, size_t len, int mapped) { end_copies(start, len, mapped, 0); }
+
+void content_refill(uintptr_t start, size_t len) { end_copies(start, len, 0, 1); }
 
 void content_end_all(void)
 {
