@@ -27,9 +27,9 @@ MPISHM_EXPORT int mpishm_mark_readonly(const void *buf, size_t bytes)
     callstack caller;
     callsite_capture(&caller); /* named only if a report or strict mode needs it */
     uintptr_t pc = caller.n ? caller.pc[0] : 0;
-    int rc = region_add_from(start, bytes, ORIGIN_MARK, pc);
+    int rc = region_add_from(start, bytes, ORIGIN_MARK, pc, -1);
     if (rc == MPISHM_EOVERLAP && retire_selected(start, bytes) == 0) /* the mark wins */
-        rc = region_add_from(start, bytes, ORIGIN_MARK, pc);
+        rc = region_add_from(start, bytes, ORIGIN_MARK, pc, -1);
     log_msg(rc ? 1 : 2, "mpishm_mark_readonly(%p, %zu): %s", buf, bytes, mpishm_strerror(rc));
     return rc;
 }

@@ -29,6 +29,10 @@ bcast_config bcast_cfg;
 /* Inter-node broadcasts go in chunks: int counts stop at 2 GiB. */
 #define SEED_CHUNK ((size_t)1 << 30)
 
+/* The partial first and last pages that a broadcast into data already in place resends
+ * (two pages of 4 KiB; with larger pages every broadcast makes a new node copy). */
+#define EDGE_BYTES 8192
+
 /* Scratch bytes per rank of the communicator: a headroom vote, and for node ranks a seg_ref,
  * an offset and a group leader (in that order, so that each array stays aligned). */
 #define SCRATCH_PER_RANK (sizeof(headroom_vote) + sizeof(seg_ref) + sizeof(size_t) + sizeof(int))
@@ -176,6 +180,7 @@ typedef struct attempt {
     int unselectable;            /* not marked, and no selection could share it here */
     int site;                    /* sites.h id of the call, -1 when not captured */
     int written;                 /* a selected array was written since it was shared */
+    int in_place;                /* agreed: every rank's copy is untouched since it was shared */
     why_not why;                 /* when not shared */
 } attempt;
 
@@ -533,7 +538,7 @@ static int select_unmarked(attempt *a)
         return 0;
     }
     region_origin origin = a->by_site ? ORIGIN_SITES : ORIGIN_AUTO;
-    if (region_add_from(start, a->bytes, origin, a->call_pc) != 0)
+    if (region_add_from(start, a->bytes, origin, a->call_pc, a->site) != 0)
         return 0;
     a->implicit = 1;
     a->origin = (int)origin;
@@ -558,9 +563,10 @@ static int written_since_shared(attempt *a, const region *r)
     if (written <= 0) /* -1: pagemap unreadable, nothing known: keep sharing */
         return 0;
     log_msg(1, "the array at %p (%zu bytes, selected by %s) was written after it was shared: "
-            "its call site is left to MPI from now on", (void *)r->base, r->bytes,
+            "the call sites that selected and broadcast it are left to MPI from now on", (void *)r->base, r->bytes,
             r->origin == ORIGIN_SITES ? "MPISHM_SITES" : "MPISHM_AUTO");
     sites_mark_written(a->site);
+    sites_mark_written(r->site); /* and the site that selected it: neither takes it again */
     if (unshare_region(r, 1) == 0)
         region_remove(r->base, NULL);
     a->written = 1;
@@ -588,18 +594,46 @@ static void give_back_pages(const attempt *a)
         log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
 }
 
+/* The stamp of this rank's copy when the array at buf holds, untouched, what the shared
+ * broadcast that last filled it delivered (the same buffer and size, no page of its
+ * mapping written since, the root's included): then, if every rank holds the same stamp,
+ * the data is in place everywhere and only the partial first and last pages need sending.
+ * 0 otherwise. */
+static uint64_t in_place_stamp(const attempt *a, const region *r)
+{
+    layout l;
+    layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
+    if (!r->shared || !r->stamp || r->last_buf != (uintptr_t)a->buf || r->last_bytes != a->bytes ||
+        2 * bcast_cfg.page > EDGE_BYTES || !l.map_len || r->shared_bytes != l.map_len)
+        return 0;
+    return procmaps_private_pages(l.map_start, l.map_len) == 0 ? r->stamp : 0;
+}
+
+/* What the eligibility vote agrees: each field reduced with MPI_MIN, so a maximum rides as
+ * a negated minimum. The reasons ride along, so that every rank reports the same one (and a
+ * testing aid: an MPI error injected on one rank becomes every rank's). */
+typedef struct eligibility {
+    long long marked, neg_marked;     /* every rank, any rank: the buffer is marked or selected */
+    long long bytes, neg_bytes;       /* the smallest and largest byte count (0: non-contiguous) */
+    long long neg_written;            /* any rank: its selection was written */
+    long long neg_unselectable;       /* any rank: a stack, or not private memory */
+    long long neg_fault;              /* any rank: an injected MPI error */
+    long long stamp, neg_stamp;       /* every rank's copy in place, and all the same stamp */
+} eligibility;
+
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
 static int agree_eligible(attempt *a, int *eligible)
 {
     region r;
     int marked = a->bytes > 0 && region_find((uintptr_t)a->buf, a->bytes, &r);
+    uint64_t stamp = 0;
     if (marked && written_since_shared(a, &r))
         marked = 0;
     else if (marked)
-        a->origin = (int)r.origin;
+        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r);
     else if (a->bytes > 0)
         marked = select_unmarked(a);
-    if (marked)
+    if (marked && !stamp)
         give_back_pages(a);
     if (a->bytes > 0 && !marked) {
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
@@ -609,26 +643,51 @@ static int agree_eligible(attempt *a, int *eligible)
             a->unselectable = !procmaps_not_a_stack(start, start + a->bytes);
         }
     }
-    /* the reasons ride along, so that every rank reports the same one */
-    /* (and a testing aid: an MPI error injected on one rank becomes every rank's) */
-    long long v[7] = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
-                      -(long long)a->written, -(long long)a->unselectable,
-                      fault_inject(FAULT_MPI) ? -1 : 0};
+    eligibility v = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
+                     -(long long)a->written, -(long long)a->unselectable,
+                     fault_inject(FAULT_MPI) ? -1 : 0, (long long)(stamp >> 1),
+                     -(long long)(stamp >> 1)};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
-    int rc = wait_allreduce(v, 7, MPI_LONG_LONG, MPI_MIN, a->comm);
-    if (rc == MPI_SUCCESS && v[6]) /* as MPI would: the handler, then the code */
+    int rc = wait_allreduce(&v, sizeof v / sizeof(long long), MPI_LONG_LONG, MPI_MIN, a->comm);
+    if (rc == MPI_SUCCESS && v.neg_fault) /* as MPI would: the handler, then the code */
         rc = PMPI_Comm_call_errhandler(a->comm, MPI_ERR_OTHER) == MPI_SUCCESS ? MPI_ERR_OTHER : rc;
-    *eligible = rc == MPI_SUCCESS && v[0] == 1 && v[2] == -v[3];
-    a->why = v[2] != -v[3] || v[2] == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
-             : v[4] ? WHY_WRITTEN
-             : v[5] ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
+    int same_bytes = v.bytes == -v.neg_bytes;
+    *eligible = rc == MPI_SUCCESS && v.marked == 1 && same_bytes;
+    a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
+    a->why = !same_bytes || v.bytes == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
+             : v.neg_written ? WHY_WRITTEN
+             : v.neg_unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);
-    if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v[1] == 1)
+    if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v.neg_marked == 1)
         log_msg(1, "broadcast of %zu bytes not shared: %s", a->size,
-                v[2] != -v[3] ? "a rank passes a non-contiguous datatype"
-                              : "the buffer is not marked on every rank");
+                !same_bytes ? "a rank passes a non-contiguous datatype"
+                            : "the buffer is not marked on every rank");
+    return rc;
+}
+
+/* The data is in place on every rank (in_place_stamp): the root sends only the bytes of its
+ * first and last pages, and each rank copies those of its partial pages (its whole pages
+ * already hold them, mapped from its node's segment). */
+static int resend_edges(attempt *a)
+{
+    size_t page = bcast_cfg.page;
+    unsigned char edges[EDGE_BYTES];
+    unsigned char *buf = a->buf;
+    int rank = -1, rc = PMPI_Comm_rank(a->comm, &rank);
+    if (rc == MPI_SUCCESS && rank == a->root) {
+        memcpy(edges, buf, page);
+        memcpy(edges + page, buf + a->bytes - page, page);
+    }
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Bcast(edges, (int)(2 * page), MPI_BYTE, a->root, a->comm);
+    if (rc == MPI_SUCCESS && rank != a->root) {
+        layout l;
+        layout_compute(&l, (uintptr_t)buf, a->bytes, page);
+        memcpy(buf, edges, l.head_len);
+        memcpy(buf + a->bytes - l.tail_len, edges + 2 * page - l.tail_len, l.tail_len);
+    }
     return rc;
 }
 
@@ -677,6 +736,17 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out)
         a.call_pc = stack.n ? stack.pc[0] : 0;
     }
     int rc = agree_eligible(&a, &eligible);
+    if (rc == MPI_SUCCESS && a.in_place) { /* nothing to copy: the data is there */
+        rc = resend_edges(&a);
+        *done = rc == MPI_SUCCESS;
+        region r;
+        if (*done && region_find((uintptr_t)buf, bytes, &r)) /* one more shared broadcast */
+            region_set_shared(r.base, r.shared_bytes, r.dev, r.ino);
+        if (*done)
+            log_msg(2, "broadcast of %zu bytes: the shared copy is unchanged everywhere, only "
+                    "its partial pages were sent", bytes);
+        goto out;
+    }
     if (rc == MPI_SUCCESS && eligible)
         rc = topo_get(comm, SCRATCH_PER_RANK, &a.t);
     if (rc == MPI_SUCCESS && eligible && !a.t) { /* no topology: every rank falls back */
@@ -725,6 +795,13 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out)
         if (bcast_cfg.report)
             report_failure("refill", a.lost);
         rc = PMPI_Comm_call_errhandler(comm, MPI_ERR_NO_MEM) == MPI_SUCCESS ? MPI_ERR_NO_MEM : rc;
+    }
+    if (*done && !a.lost) { /* the same stamp on every rank, new with every shared broadcast */
+        region r;
+        if (region_find((uintptr_t)buf, bytes, &r))
+            region_set_last(r.base, (uintptr_t)buf, bytes, a.t->id + 2 * ++a.t->shares);
+    } else if (*done) {
+        a.t->shares++;
     }
     if (*done && a.t->rank == 0)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",

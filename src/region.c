@@ -41,9 +41,13 @@ static size_t first_ending_after(uintptr_t addr)
     return lo;
 }
 
-int region_add(uintptr_t base, size_t bytes) { return region_add_from(base, bytes, ORIGIN_MARK, 0); }
+int region_add(uintptr_t base, size_t bytes)
+{
+    return region_add_from(base, bytes, ORIGIN_MARK, 0, -1);
+}
 
-int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_t mark_pc)
+int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_t mark_pc,
+                    int site)
 {
     if (bytes == 0 || base + bytes < base)
         return MPISHM_EINVAL;
@@ -64,7 +68,8 @@ int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_
         items = grown, capacity = cap;
     }
     memmove(&items[i + 1], &items[i], (count - i) * sizeof *items);
-    items[i] = (region){.base = base, .bytes = bytes, .origin = origin, .mark_pc = mark_pc};
+    items[i] = (region){.base = base, .bytes = bytes, .origin = origin, .mark_pc = mark_pc,
+                        .site = site};
     count++;
     publish();
 out:
@@ -119,6 +124,21 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
         r->shared_bytes = shared_bytes;
         r->dev = dev, r->ino = ino;
         r->broadcasts += shared_bytes > 0;
+        if (!shared_bytes)
+            r->stamp = 0, r->last_buf = 0, r->last_bytes = 0;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp)
+{
+    int rc = MPISHM_ENOTMARKED;
+    pthread_mutex_lock(&lock);
+    size_t i = first_ending_after(base);
+    if (i < count && items[i].base == base) {
+        items[i].last_buf = buf, items[i].last_bytes = bytes, items[i].stamp = stamp;
         rc = 0;
     }
     pthread_mutex_unlock(&lock);

@@ -20,6 +20,12 @@ typedef struct region {
     size_t shared_bytes;
     unsigned long dev, ino;
     unsigned long broadcasts;
+    /* the shared broadcast that filled it last: its buffer, bytes, and a stamp the same on
+     * every rank of that broadcast (0: none, or the array changed hands since) */
+    uintptr_t last_buf;
+    size_t last_bytes;
+    uint64_t stamp;
+    int site; /* sites.h id of the broadcast that selected it (MPISHM_SITES, AUTO), else -1 */
 } region;
 
 /* Number of marked arrays (relaxed atomic load). */
@@ -29,8 +35,10 @@ size_t region_count(void);
  * MPISHM_EOVERLAP or MPISHM_ENOMEM. */
 int region_add(uintptr_t base, size_t bytes);
 
-/* The same, recording how the array was selected and where. */
-int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_t mark_pc);
+/* The same, recording how the array was selected and where (`site`: the selecting
+ * broadcast's sites.h id, -1 for a mark). */
+int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_t mark_pc,
+                    int site);
 
 /* Remove the array that starts exactly at `base`, copying it to *out when out is not NULL.
  * Returns 0 or MPISHM_ENOTMARKED. */
@@ -41,8 +49,13 @@ int region_remove(uintptr_t base, region *out);
 int region_find(uintptr_t addr, size_t bytes, region *out);
 
 /* Record that the array starting at `base` now has `shared_bytes` bytes mapped from segment
- * (dev, ino); shared_bytes 0 records that it is private again. Returns 0 or MPISHM_ENOTMARKED. */
+ * (dev, ino); shared_bytes 0 records that it is private again (and forgets its last
+ * broadcast). Returns 0 or MPISHM_ENOTMARKED. */
 int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino);
+
+/* Record the shared broadcast that just filled the array at `base`: its buffer, bytes and
+ * stamp (region.last_*). Returns 0 or MPISHM_ENOTMARKED. */
+int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp);
 
 /* Copy into out[] up to `max` arrays that overlap [start, start+len), skipping the first
  * `skip` of them (address order). Returns how many were copied. */

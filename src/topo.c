@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fault.h"
 #include "log.h"
@@ -49,6 +52,14 @@ static int delete_topo(MPI_Comm comm, int key, void *value, void *extra)
     return MPI_SUCCESS;
 }
 
+static long long random_id(void)
+{
+    long long v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+        v = (long long)getpid() << 20 ^ (long long)time(NULL);
+    return (v & 0x7fffffffffffffffLL) | 1;
+}
+
 /* Every allocation of a topology, made before its collectives: an allocation that failed
  * on one rank alone must not make that rank skip a collective the others enter. */
 static int allocate(topo *t, size_t scratch_per_rank, int failed_already)
@@ -56,8 +67,11 @@ static int allocate(topo *t, size_t scratch_per_rank, int failed_already)
     size_t n = (size_t)t->size;
     t->node_of = calloc(n, sizeof(int));
     t->scratch = malloc(scratch_per_rank * n);
-    int ok = !failed_already && t->node_of && t->scratch, all_ok = 0;
-    int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, t->comm);
+    /* with a random number, the smallest of which names the communicator everywhere */
+    long long mine[2] = {!failed_already && t->node_of && t->scratch, random_id()}, all[2];
+    int rc = PMPI_Allreduce(mine, all, 2, MPI_LONG_LONG, MPI_MIN, t->comm);
+    int all_ok = rc == MPI_SUCCESS && all[0];
+    t->id = rc == MPI_SUCCESS ? (uint64_t)all[1] : 0;
     if (rc == MPI_SUCCESS && fault_inject(FAULT_BUILD)) /* as if that call had failed */
         rc = PMPI_Comm_call_errhandler(t->comm, MPI_ERR_OTHER) == MPI_SUCCESS ? MPI_ERR_OTHER : rc;
     return rc != MPI_SUCCESS ? rc : all_ok ? MPI_SUCCESS : MPI_ERR_NO_MEM;

@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct topo {
     MPI_Comm comm;    /* the application's communicator */
@@ -15,6 +16,8 @@ typedef struct topo {
     int node_rank, node_size;
     int node_index;   /* this node's rank in `leaders` */
     int nodes;
+    uint64_t id;       /* the same on every rank of comm, random: tells communicators apart */
+    uint64_t shares;   /* shared broadcasts on comm so far (the same on every rank) */
     int *node_of;      /* [size]: node index of each rank of comm */
     void *scratch;     /* size * scratch_per_rank bytes for the caller's exchanges */
     struct topo *next;

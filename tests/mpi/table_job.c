@@ -1,10 +1,14 @@
 /* A legacy job as the people near their memory limit run it: every rank allocates a table,
  * optionally touches it first (Fortran's `t = 0.0`, a calloc read once, a reused buffer),
  * marks it (unless --unmarked: MPISHM_SITES=broadcast_table or MPISHM_AUTO select it), and
- * rank 0 fills it and broadcasts it, --steps times (a new table each step).
- *   table_job --mib N [--resident] [--unmarked] [--steps K]
+ * rank 0 fills it and broadcasts it, --steps times: a new table each step, or with --same the
+ * first one again and again; with --two-sites every rank also scribbles on its copy after
+ * each broadcast, and the table goes out twice per step, from two functions.
+ *   table_job --mib N [--resident] [--unmarked] [--same | --two-sites] [--steps K]
  * Rank 0 prints "table_job: N MiB, K step(s), data right on every rank, shared on S of R
- * rank(s), on every rank after J step(s)" (S counted after the last step), or FAILED lines. */
+ * rank(s), on every rank after J step(s), a new node copy in C step(s), B shared
+ * broadcast(s)" (S counted after the last step; C the most of any rank: steps after which
+ * its segment was another than before; B rank 0's count), or FAILED lines. */
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +26,37 @@ static __attribute__((noinline)) void broadcast_table(unsigned char *t, size_t b
     }
 }
 
+/* The second call site of --two-sites. */
+static __attribute__((noinline)) void broadcast_again(unsigned char *t, size_t bytes)
+{
+    MPI_Bcast(t, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+}
+
+static void check_data(const unsigned char *t, size_t bytes, int round, int step)
+{
+    for (size_t i = 0; i < bytes; i += 4093)
+        if (t[i] != pattern_byte(i, round)) {
+            CHECK(0, "step %d: wrong byte at %zu", step, i);
+            break;
+        }
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    int size, resident = 0, unmarked = 0, steps = 1, nshared = 0;
+    int size, resident = 0, unmarked = 0, same = 0, two_sites = 0, steps = 1, nshared = 0;
     int steps_shared = 0, every = 0; /* steps after which this rank's table was shared */
+    int new_copies = 0, most_copies = 0;
+    unsigned long last_inode = 0;
     size_t mib = 64;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mib") && i + 1 < argc) mib = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--resident")) resident = 1;
         else if (!strcmp(argv[i], "--unmarked")) unmarked = 1;
+        else if (!strcmp(argv[i], "--same")) same = 1;
+        else if (!strcmp(argv[i], "--two-sites")) two_sites = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
     }
     size_t bytes = mib << 20;
@@ -44,26 +67,40 @@ int main(int argc, char **argv)
     if (!unmarked)
         mpishm_mark_readonly(t, bytes);
     for (int s = 0; s < steps; s++) {
-        if (rank == 0)
-            pattern_fill(t, bytes, s);
+        int round = same ? 0 : s;
+        if (rank == 0 && (s == 0 || !same))
+            pattern_fill(t, bytes, round);
         broadcast_table(t, bytes);
         mpishm_info now;
-        steps_shared += mpishm_query(t, &now) == 0 && now.shared;
-        for (size_t i = 0; i < bytes; i += 4093)
-            if (t[i] != pattern_byte(i, s)) {
-                CHECK(0, "step %d: wrong byte at %zu", s, i);
-                break;
-            }
+        int shared_now = mpishm_query(t, &now) == 0 && now.shared;
+        steps_shared += shared_now;
+        if (shared_now && now.segment_inode != last_inode)
+            new_copies++, last_inode = now.segment_inode;
+        check_data(t, bytes, round, s);
+        if (two_sites) {
+            for (size_t i = 0; i < bytes; i += 4096) /* every rank writes its copy */
+                t[i] ^= 0x55;
+            if (rank == 0)
+                pattern_fill(t, bytes, round);
+            broadcast_again(t, bytes);
+            check_data(t, bytes, round, s);
+            for (size_t i = 0; i < bytes; i += 4096)
+                t[i] ^= 0x55;
+        }
     }
     mpishm_info info;
     int shared = mpishm_query(t, &info) == 0 && info.shared, all = 0;
     MPI_Allreduce(&shared, &nshared, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(&steps_shared, &every, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&new_copies, &most_copies, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    mpishm_stats st = {0};
+    mpishm_get_stats(&st);
     if (rank == 0)
         printf("table_job: %zu MiB, %d step(s), %s, shared on %d of %d rank(s), on every rank "
-               "after %d step(s)\n", mib, steps, all ? "FAILED" : "data right on every rank",
-               nshared, size, every);
+               "after %d step(s), a new node copy in %d step(s), %llu shared broadcast(s)\n",
+               mib, steps, all ? "FAILED" : "data right on every rank", nshared, size, every,
+               most_copies, st.shared);
     free(t);
     MPI_Finalize();
     return all != 0;
