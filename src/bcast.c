@@ -563,8 +563,8 @@ static int written_since_shared(attempt *a, const region *r)
     if (written <= 0) /* -1: pagemap unreadable, nothing known: keep sharing */
         return 0;
     log_msg(1, "the array at %p (%zu bytes, selected by %s) was written after it was shared: "
-            "the call sites that selected and broadcast it are left to MPI from now on", (void *)r->base, r->bytes,
-            r->origin == ORIGIN_SITES ? "MPISHM_SITES" : "MPISHM_AUTO");
+            "the call sites that selected and broadcast it are left to MPI from now on",
+            (void *)r->base, r->bytes, r->origin == ORIGIN_SITES ? "MPISHM_SITES" : "MPISHM_AUTO");
     sites_mark_written(a->site);
     sites_mark_written(r->site); /* and the site that selected it: neither takes it again */
     if (unshare_region(r, 1) == 0)
