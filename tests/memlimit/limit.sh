@@ -67,9 +67,10 @@ run_case() {
   [[ $rc == 0 ]] || fail "exit status $rc under a limit plain MPI_Bcast runs in: $out"
   [[ ${kills:-0} == 0 ]] || fail "the OOM killer ran $kills time(s)"
   [[ $out == *"data right on every rank"* ]] || fail "data: $out"
-  # never above plain's peak, but for the library's own code and data (about 0.3 MiB a rank
-  # when loaded and doing nothing, measured here) and a few pages
-  (( peak <= plain + ranks * (512 << 10) )) ||
+  # never above plain's peak, but for the library's own code and data (0.28 MiB a rank when
+  # loaded and doing nothing, measured here; the communicators it builds, about 0.2 MiB):
+  # allowed, 0.5 MiB a rank and 0.5 MiB (a node copy here is 128 MiB)
+  (( peak <= plain + (ranks + 1) * (512 << 10) )) ||
     fail "peak $(mib $peak) above plain's $(mib $plain)"
   if [[ $expect == shared ]]; then
     [[ $out == *"shared on $ranks of $ranks rank(s)"* ]] || fail "not shared: $out"
