@@ -181,6 +181,9 @@ typedef struct attempt {
     int site;                    /* sites.h id of the call, -1 when not captured */
     int written;                 /* a selected array was written since it was shared */
     int in_place;                /* agreed: every rank's copy is untouched since it was shared */
+    int reshare;                 /* the array was shared already: a new copy replaces that one */
+    int slow;                    /* a selected array whose site re-shares slower than MPI */
+    int probe;                   /* all fall back so that this rank times MPI_Bcast at its site */
     why_not why;                 /* when not shared */
 } attempt;
 
@@ -429,36 +432,83 @@ static int node_saves(const attempt *a)
     return groups + root_is_here(a) <= a->t->node_size;
 }
 
-enum { VOTE_NO_SAVING = 1 };
+enum { VOTE_NO_SAVING = 1, VOTE_PROBE = 2, VOTE_SLOW = 4 };
+
+/* The time policy's word on this broadcast (MPISHM_RESHARE=auto, a selected array only). */
+static time_verdict time_policy(const attempt *a)
+{
+    if (bcast_cfg.reshare_always || a->origin == ORIGIN_MARK || a->origin < 0)
+        return TIME_OK;
+    return sites_time_verdict(a->site);
+}
+
+/* The lowest rank whose vote carries `flag`, or -1. */
+static int first_with(const attempt *a, int flag)
+{
+    for (int i = 0; i < a->t->size; i++)
+        if (a->votes[i].flags & flag)
+            return i;
+    return -1;
+}
+
+/* Where the ranks' votes say a selected site's re-sharing is slower than MPI_Bcast, or is
+ * to be timed against it, every rank falls back (only where MPI_Bcast's own copies fit:
+ * memory comes first). Returns 1 when they do. */
+static int time_says_fall_back(attempt *a, time_verdict mine)
+{
+    int slow = first_with(a, VOTE_SLOW), probe = first_with(a, VOTE_PROBE);
+    limit_kind kind;
+    uint64_t room, sum;
+    if ((slow < 0 && probe < 0) ||
+        headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 1, &kind, &room, &sum) >= 0)
+        return 0;
+    a->why = slow >= 0 ? WHY_SLOW : WHY_TIMING;
+    if (slow >= 0 && mine == TIME_SLOW) {
+        site_record r;
+        sites_copy(a->site, &r);
+        sites_mark_slow(a->site);
+        if (a->t->rank == slow)
+            log_msg(1, "broadcast of %zu bytes: re-sharing it took %.3f ms here, MPI_Bcast "
+                    "%.3f ms: its call site is left to MPI from now on (MPISHM_RESHARE=always "
+                    "keeps sharing)", a->bytes, 1e3 * r.reshare_seconds, 1e3 * r.plain_seconds);
+    }
+    a->probe = slow < 0 && mine == TIME_PROBE; /* the caller times its MPI_Bcast */
+    return 1;
+}
 
 /* Before anything is reserved, all ranks decide alike whether the copies fit: every rank
  * says what it reserves and the room its limits leave; each pool of memory must hold what
  * its ranks reserve plus MPISHM_HEADROOM. The agreement before it has made every rank's
- * given-back pages visible in those figures.
+ * given-back pages visible in those figures. The same votes carry the time policy's word.
  * Returns an MPI code; *fits 0 with a->why set when every rank must fall back. */
 static int agree_room(attempt *a, int *fits)
 {
-    headroom_vote mine = {.need = reserve_need(a)};
+    time_verdict timing = time_policy(a);
+    headroom_vote mine = {.need = reserve_need(a),
+                          .plain_need = is_root(a) ? 0 : page_table_bytes(a->bytes) + a->bytes};
     headroom_probe("", &mine);
     if (fault_inject(FAULT_HEADROOM)) /* as if this rank's machine were full */
         mine.machine_room = 0;
-    mine.pad = node_saves(a) ? 0 : VOTE_NO_SAVING;
+    mine.flags = (node_saves(a) ? 0 : VOTE_NO_SAVING) | (timing == TIME_PROBE ? VOTE_PROBE : 0) |
+                 (timing == TIME_SLOW ? VOTE_SLOW : 0);
     int rc = wait_allgather(&mine, a->votes, sizeof mine, a->comm);
     *fits = 0;
     if (rc != MPI_SUCCESS)
         return rc;
-    for (int i = 0; i < a->t->size; i++)
-        if (a->votes[i].pad & VOTE_NO_SAVING) {
-            a->why = WHY_NO_SAVING;
-            if (a->t->rank == 0)
-                log_msg(1, "broadcast of %zu bytes not shared: node %d would hold more copies "
-                        "at once than MPI_Bcast leaves (its buffers lie at as many in-page "
-                        "offsets as it has ranks)", a->bytes, a->t->node_of[i]);
-            return MPI_SUCCESS;
-        }
+    int crowded = first_with(a, VOTE_NO_SAVING);
+    if (crowded >= 0) {
+        a->why = WHY_NO_SAVING;
+        if (a->t->rank == 0)
+            log_msg(1, "broadcast of %zu bytes not shared: node %d would hold more copies "
+                    "at once than MPI_Bcast leaves (its buffers lie at as many in-page "
+                    "offsets as it has ranks)", a->bytes, a->t->node_of[crowded]);
+        return MPI_SUCCESS;
+    }
+    if (time_says_fall_back(a, timing))
+        return MPI_SUCCESS;
     limit_kind kind;
     uint64_t room, sum;
-    int short_at = headroom_short(a->votes, a->t->size, bcast_cfg.headroom, &kind, &room, &sum);
+    int short_at = headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 0, &kind, &room, &sum);
     if (short_at >= 0) {
         a->why = WHY_NO_HEADROOM;
         if (a->t->rank == short_at && bcast_cfg.report)
@@ -524,6 +574,10 @@ static int select_unmarked(attempt *a)
         return 0;
     if (sites_is_written(a->site)) {
         a->written = 1;
+        return 0;
+    }
+    if (sites_is_slow(a->site)) {
+        a->slow = 1;
         return 0;
     }
     uintptr_t start = (uintptr_t)a->buf;
@@ -609,6 +663,18 @@ static uint64_t in_place_stamp(const attempt *a, const region *r)
     return procmaps_private_pages(l.map_start, l.map_len) == 0 ? r->stamp : 0;
 }
 
+/* A selected array whose site (this call's, or the one that selected it) was found to
+ * re-share slower than MPI_Bcast goes back to MPI: private again, no longer selected. */
+static int left_slow(attempt *a, const region *r)
+{
+    if (r->origin == ORIGIN_MARK || (!sites_is_slow(a->site) && !sites_is_slow(r->site)))
+        return 0;
+    if (unshare_region(r, 1) == 0)
+        region_remove(r->base, NULL);
+    a->slow = 1;
+    return 1;
+}
+
 /* What the eligibility vote agrees: each field reduced with MPI_MIN, so a maximum rides as
  * a negated minimum. The reasons ride along, so that every rank reports the same one (and a
  * testing aid: an MPI error injected on one rank becomes every rank's). */
@@ -618,6 +684,7 @@ typedef struct eligibility {
     long long neg_written;            /* any rank: its selection was written */
     long long neg_unselectable;       /* any rank: a stack, or not private memory */
     long long neg_fault;              /* any rank: an injected MPI error */
+    long long neg_slow;               /* any rank: its site re-shares slower than MPI */
     long long stamp, neg_stamp;       /* every rank's copy in place, and all the same stamp */
 } eligibility;
 
@@ -629,8 +696,10 @@ static int agree_eligible(attempt *a, int *eligible)
     uint64_t stamp = 0;
     if (marked && written_since_shared(a, &r))
         marked = 0;
+    else if (marked && left_slow(a, &r))
+        marked = 0;
     else if (marked)
-        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r);
+        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r), a->reshare = r.shared;
     else if (a->bytes > 0)
         marked = select_unmarked(a);
     if (marked && !stamp)
@@ -645,7 +714,7 @@ static int agree_eligible(attempt *a, int *eligible)
     }
     eligibility v = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
                      -(long long)a->written, -(long long)a->unselectable,
-                     fault_inject(FAULT_MPI) ? -1 : 0, (long long)(stamp >> 1),
+                     fault_inject(FAULT_MPI) ? -1 : 0, -(long long)a->slow, (long long)(stamp >> 1),
                      -(long long)(stamp >> 1)};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
@@ -657,6 +726,7 @@ static int agree_eligible(attempt *a, int *eligible)
     a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
     a->why = !same_bytes || v.bytes == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
              : v.neg_written ? WHY_WRITTEN
+             : v.neg_slow ? WHY_SLOW
              : v.neg_unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);
@@ -713,8 +783,9 @@ static void make_private_for_fallback(uintptr_t lo, uintptr_t hi)
 
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
-int bcast_shared(const bcast_call *call, int *done, int *site_out)
+int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
 {
+    *probe = 0;
     void *buf = call->buf;
     size_t bytes = call->bytes;
     int root = call->root;
@@ -803,12 +874,15 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out)
     } else if (*done) {
         a.t->shares++;
     }
+    if (*done && !a.lost && a.reshare && a.origin != ORIGIN_MARK) /* what a new copy costs */
+        sites_note_reshare(site, PMPI_Wtime() - start);
     if (*done && a.t->rank == 0)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
         make_private_for_fallback(call->lo, call->hi);
+    *probe = !*done && rc == MPI_SUCCESS && a.probe;
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */
         region_remove((uintptr_t)buf, NULL);

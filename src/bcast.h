@@ -17,6 +17,7 @@ typedef struct bcast_config {
     int auto_select;  /* MPISHM_AUTO: every eligible buffer counts as marked */
     int by_sites;     /* MPISHM_SITES names functions */
     size_t headroom;  /* memory kept free under the tightest limit after a node copy */
+    int reshare_always; /* MPISHM_RESHARE=always: selected sites are never timed */
 } bcast_config;
 
 extern bcast_config bcast_cfg;
@@ -44,9 +45,10 @@ int bcast_candidate(void *buf, MPI_Count count, MPI_Datatype type, int root, MPI
 /* Collective over comm: deliver the root's bytes at call->buf into every rank's buffer
  * through one node-shared segment per node. Sets *done to 1 when it did; *done 0 means
  * every rank agreed to fall back and the caller must call PMPI_Bcast (a receiving rank's
- * whole pages may have been given back to the system: MPI fills them again).
+ * whole pages may have been given back to the system: MPI fills them again); *probe 1
+ * that the caller must time that PMPI_Bcast and give the time to sites_note_plain(*site).
  * *site: the call's site (sites.h), -1 when its stack was not captured.
  * Returns MPI_SUCCESS or the MPI error code of a failed internal call. */
-int bcast_shared(const bcast_call *call, int *done, int *site);
+int bcast_shared(const bcast_call *call, int *done, int *site, int *probe);
 
 #endif

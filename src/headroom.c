@@ -184,7 +184,6 @@ void headroom_probe(const char *root, headroom_vote *v)
     v->cgroup = 0;
     v->cgroup_room = v->cgroup_limit = UINT64_MAX;
     v->cgroup_kind = LIMIT_NONE;
-    v->pad = 0;
     char dir[4096], top[4096];
     for (int v1 = 0; v1 <= 1; v1++)
         if (cgroup_dir(root, v1, dir, sizeof dir, top, sizeof top))
@@ -203,11 +202,13 @@ static uint64_t room_of(const headroom_vote *v, int cgroup)
 
 /* Each pool that some rank reserves in is judged once, by the least room any of its ranks
  * saw: O(n) per reserving rank, so O(nodes * n) in all. */
-int headroom_short(const headroom_vote *v, int n, uint64_t margin, limit_kind *kind,
+static uint64_t need_of(const headroom_vote *v, int plain) { return plain ? v->plain_need : v->need; }
+
+int headroom_short(const headroom_vote *v, int n, uint64_t margin, int plain, limit_kind *kind,
                    uint64_t *room, uint64_t *sum)
 {
     for (int j = 0; j < n; j++) {
-        if (!v[j].need)
+        if (!need_of(&v[j], plain))
             continue;
         for (int cg = 0; cg <= 1; cg++) {
             if (cg && !v[j].cgroup)
@@ -217,8 +218,8 @@ int headroom_short(const headroom_vote *v, int n, uint64_t margin, limit_kind *k
             for (int i = 0; i < n && !seen; i++) {
                 if (!same_pool(&v[i], &v[j], cg))
                     continue;
-                seen = i < j && v[i].need; /* judged with that earlier rank */
-                need += v[i].need;
+                seen = i < j && need_of(&v[i], plain); /* judged with that earlier rank */
+                need += need_of(&v[i], plain);
                 if (room_of(&v[i], cg) != UINT64_MAX &&
                     (tightest < 0 || room_of(&v[i], cg) < room_of(&v[tightest], cg)))
                     tightest = i;

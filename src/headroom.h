@@ -33,8 +33,9 @@ typedef struct headroom_vote {
     uint64_t cgroup_room;   /* its limit less its usage (reclaimable file pages not counted) */
     uint64_t cgroup_limit;  /* that limit in bytes, for the message */
     uint64_t need;          /* bytes this rank is about to reserve (segments, page tables) */
+    uint64_t plain_need;    /* bytes MPI_Bcast would fault in on this rank instead */
     int32_t cgroup_kind;    /* limit_kind of cgroup_room */
-    int32_t pad;
+    int32_t flags;          /* the caller's own, passed along */
 } headroom_vote;
 
 /* Read this process's limits into *v (need left as it is). `root` prefixes every path read
@@ -42,10 +43,10 @@ typedef struct headroom_vote {
 void headroom_probe(const char *root, headroom_vote *v);
 
 /* The verdict on n votes, the same on every rank that holds the same n votes: -1 when every
- * pool has room for what is reserved in it plus `margin`, otherwise the index of a vote
- * whose pool has not, with *kind its binding limit, *room the room it reported and *sum
- * what its pool's ranks need. */
-int headroom_short(const headroom_vote *v, int n, uint64_t margin, limit_kind *kind,
+ * pool has room for what is reserved in it (plain_need instead of need with `plain`) plus
+ * `margin`, otherwise the index of a vote whose pool has not, with *kind its binding limit,
+ * *room the room it reported and *sum what its pool's ranks need. */
+int headroom_short(const headroom_vote *v, int n, uint64_t margin, int plain, limit_kind *kind,
                    uint64_t *room, uint64_t *sum);
 
 #endif

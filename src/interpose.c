@@ -6,13 +6,16 @@
 #include "bcast.h"
 #include "content.h"
 #include "procmaps.h"
+#include "sites.h"
 
 /* 1 when the broadcast was handled here (shared, or an MPI error to return in *rc). In
  * report mode, the buffer's previous copy ends first, and *watch is set to the bytes of a
- * contiguous buffer whose new copy the caller watches from call site *site (content.h). */
+ * contiguous buffer whose new copy the caller watches from call site *site (content.h).
+ * *probe: the caller times its MPI_Bcast for the site (bcast.h). */
 static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int root,
-                          MPI_Comm comm, int *rc, size_t *watch, int *site)
+                          MPI_Comm comm, int *rc, size_t *watch, int *site, int *probe)
 {
+    *probe = 0;
     bcast_call call;
     int done = 0;
     *watch = 0;
@@ -28,7 +31,7 @@ static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int roo
             content_end((uintptr_t)buf, call.bytes, 1);
         *watch = call.bytes;
     }
-    *rc = bcast_shared(&call, &done, site);
+    *rc = bcast_shared(&call, &done, site, probe);
     return done || *rc != MPI_SUCCESS;
 }
 
@@ -42,12 +45,22 @@ static inline int watched(void *buf, size_t watch, int site, int rc)
     return rc;
 }
 
+/* The MPI_Bcast that a selected site's re-sharing is compared with. */
+static int timed(int probe, int site, int rc, double start)
+{
+    if (probe && rc == MPI_SUCCESS)
+        sites_note_plain(site, PMPI_Wtime() - start);
+    return rc;
+}
+
 MPISHM_EXPORT int MPI_Bcast(void *buf, int count, MPI_Datatype type, int root, MPI_Comm comm)
 {
-    int rc, site;
+    int rc, site, probe;
     size_t watch;
-    if (!handled(buf, count, type, root, comm, &rc, &watch, &site))
-        rc = PMPI_Bcast(buf, count, type, root, comm);
+    if (!handled(buf, count, type, root, comm, &rc, &watch, &site, &probe)) {
+        double start = probe ? PMPI_Wtime() : 0;
+        rc = timed(probe, site, PMPI_Bcast(buf, count, type, root, comm), start);
+    }
     return watched(buf, watch, site, rc);
 }
 
@@ -55,10 +68,12 @@ MPISHM_EXPORT int MPI_Bcast(void *buf, int count, MPI_Datatype type, int root, M
 MPISHM_EXPORT int MPI_Bcast_c(void *buf, MPI_Count count, MPI_Datatype type, int root,
                               MPI_Comm comm)
 {
-    int rc, site;
+    int rc, site, probe;
     size_t watch;
-    if (!handled(buf, count, type, root, comm, &rc, &watch, &site))
-        rc = PMPI_Bcast_c(buf, count, type, root, comm);
+    if (!handled(buf, count, type, root, comm, &rc, &watch, &site, &probe)) {
+        double start = probe ? PMPI_Wtime() : 0;
+        rc = timed(probe, site, PMPI_Bcast_c(buf, count, type, root, comm), start);
+    }
     return watched(buf, watch, site, rc);
 }
 #endif

@@ -28,7 +28,7 @@
  * differed between ranks would send them down different paths of a collective. */
 static void agree_options(long long *v, int n)
 {
-    long long mine[8];
+    long long mine[16];
     for (int i = 0; i < n; i++)
         mine[i] = v[i];
     PMPI_Bcast(v, n, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
@@ -51,11 +51,12 @@ static void library_start(void)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* Below two pages a buffer may hold no whole page: nothing to share. */
     long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
-    long long v[8] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
+    long long v[9] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
                       option_int(OPT_PREFAULT), option_int(OPT_SHM),
                       option_str(OPT_REPORT)[0] != '\0', option_int(OPT_AUTO),
-                      option_int(OPT_PROTECT), option_int(OPT_HEADROOM)};
-    agree_options(v, 8);
+                      option_int(OPT_PROTECT), option_int(OPT_HEADROOM),
+                      option_int(OPT_RESHARE)};
+    agree_options(v, 9);
     fault_configure(option_str(OPT_FAULT), rank);
     bcast_cfg.page = page;
     bcast_cfg.threshold = (size_t)v[1];
@@ -64,6 +65,7 @@ static void library_start(void)
     bcast_cfg.report = (int)v[4];
     bcast_cfg.auto_select = (int)v[5];
     bcast_cfg.headroom = (size_t)v[7];
+    bcast_cfg.reshare_always = v[8] == 1;
     bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
     callsite_init();
     if (!v[0] && v[3] != 1 && seg_sweep_stale() > 0) /* POSIX segments possible */

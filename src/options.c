@@ -43,6 +43,10 @@ const option_desc options_table[OPT_COUNT] = {
                       "a node copy is made only where the node's tightest memory limit (cgroup, "
                       "MemAvailable) keeps this much free after it; elsewhere every rank falls "
                       "back to MPI_Bcast"},
+    [OPT_RESHARE] = {"MPISHM_RESHARE", OPT_STRING, "auto",
+                     "auto: a site selected by MPISHM_SITES or MPISHM_AUTO whose re-sharing (a new "
+                     "node copy each time) is slower than MPI_Bcast, timed once, is left to MPI; "
+                     "always: keep sharing (memory first)", "auto|always"},
 };
 
 static long long values[OPT_COUNT];

@@ -16,6 +16,7 @@ typedef enum {
     OPT_AUTO,      /* bool: every eligible broadcast counts as marked */
     OPT_PROTECT,   /* enum: off, readonly, warn */
     OPT_HEADROOM,  /* size: memory left free under the tightest limit after a node copy */
+    OPT_RESHARE,   /* enum: auto (time re-sharing at selected sites), always */
     OPT_COUNT
 } option_id;
 

@@ -10,7 +10,7 @@
 const char *const why_not_key[WHY_COUNT] = {"not_marked", "not_selectable", "written",
                                             "not_contiguous",
                                             "one_rank_per_node", "no_saving", "no_headroom",
-                                            "failed", "other"};
+                                            "timing", "slow", "failed", "other"};
 
 #define MAX_STACKS 1024 /* a power of two */
 #define MAX_NAMES 64
@@ -158,6 +158,7 @@ void sites_merge(site_record *into, const site_record *from)
     if (from->max_bytes > into->max_bytes)
         into->max_bytes = from->max_bytes;
     into->written |= from->written;
+    into->slow |= from->slow;
     size_t listed_candidate = 0, listed_shared = 0;
     for (int i = 0; i < from->nbuffers; i++) {
         const __typeof__(from->buffers[0]) *b = &from->buffers[i];
@@ -206,6 +207,70 @@ int sites_is_written(int id)
     int written = sites[id].written;
     pthread_mutex_unlock(&lock);
     return written;
+}
+
+void sites_note_reshare(int id, double seconds)
+{
+    if (id < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    site_record *r = &sites[id];
+    if (r->reshare_seconds == 0 || seconds < r->reshare_seconds)
+        r->reshare_seconds = seconds;
+    pthread_mutex_unlock(&lock);
+}
+
+/* Re-sharing counts as slower only past 5 per cent, so that noise does not decide. */
+time_verdict sites_time_verdict(int id)
+{
+    if (id < 0)
+        return TIME_OK;
+    pthread_mutex_lock(&lock);
+    const site_record *r = &sites[id];
+    time_verdict v = r->reshare_seconds == 0                  ? TIME_OK
+                     : r->plain_seconds == 0                  ? TIME_PROBE
+                     : r->reshare_seconds > 1.05 * r->plain_seconds ? TIME_SLOW
+                                                                  : TIME_OK;
+    pthread_mutex_unlock(&lock);
+    return v;
+}
+
+void sites_note_plain(int id, double seconds)
+{
+    if (id < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    sites[id].plain_seconds = seconds;
+    pthread_mutex_unlock(&lock);
+}
+
+void sites_copy(int id, site_record *out)
+{
+    memset(out, 0, sizeof *out);
+    if (id < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    *out = sites[id];
+    pthread_mutex_unlock(&lock);
+}
+
+void sites_mark_slow(int id)
+{
+    if (id < 0)
+        return;
+    pthread_mutex_lock(&lock);
+    sites[id].slow = 1;
+    pthread_mutex_unlock(&lock);
+}
+
+int sites_is_slow(int id)
+{
+    if (id < 0)
+        return 0;
+    pthread_mutex_lock(&lock);
+    int slow = sites[id].slow;
+    pthread_mutex_unlock(&lock);
+    return slow;
 }
 
 size_t sites_snapshot(site_record *out, size_t max)

@@ -18,6 +18,8 @@ typedef enum {
     WHY_ONE_PER_NODE,   /* one rank of the communicator per node: nothing to save */
     WHY_NO_SAVING,      /* a node would hold more copies than MPI_Bcast leaves (offset groups) */
     WHY_NO_HEADROOM,    /* a node's memory limit has no room for its node copy */
+    WHY_TIMING,         /* a selected site's re-sharing is timed against MPI_Bcast, once */
+    WHY_SLOW,           /* a selected site's re-sharing was slower than MPI_Bcast: left to MPI */
     WHY_FAILED,         /* a step failed on some rank: every rank fell back */
     WHY_OTHER,          /* intercommunicator, one rank, invalid root, MPI error */
     WHY_COUNT
@@ -45,6 +47,9 @@ typedef struct site_record {
     size_t candidate_bytes;          /* distinct buffers not shared for want of a mark */
     size_t shared_bytes;             /* distinct buffers shared */
     int written;                     /* a buffer selected here was written after being shared */
+    int slow;                        /* re-sharing here was slower than MPI_Bcast: left to MPI */
+    double reshare_seconds;          /* the fastest re-share (a new copy over a shared one) */
+    double plain_seconds;            /* the MPI_Bcast timed in its place, 0: none yet */
     int nbuffers;
     struct { uintptr_t addr; size_t bytes; unsigned char candidate, shared; } buffers[SITE_BUFFERS];
 } site_record;
@@ -68,6 +73,28 @@ void sites_mark_written(int id);
 
 /* Whether sites_mark_written was called for `id` (0 for -1). */
 int sites_is_written(int id);
+
+/* Time (MPISHM_RESHARE=auto): a broadcast from site `id` that made a new node copy over the
+ * array's earlier one took `seconds` on this rank. */
+void sites_note_reshare(int id, double seconds);
+
+/* What the times of site `id` say: TIME_OK (share), TIME_PROBE (time one MPI_Bcast in the
+ * place of a re-share: call sites_note_plain with it; asked again until a time comes),
+ * TIME_SLOW (re-sharing was slower by more than 5 per cent). */
+typedef enum { TIME_OK, TIME_PROBE, TIME_SLOW } time_verdict;
+time_verdict sites_time_verdict(int id);
+
+/* The MPI_Bcast timed for site `id` took `seconds` on this rank. */
+void sites_note_plain(int id, double seconds);
+
+/* Copy site `id`'s record into *out (zeros for -1). */
+void sites_copy(int id, site_record *out);
+
+/* From now on the buffers of site `id` are left to MPI: re-sharing them is slower. */
+void sites_mark_slow(int id);
+
+/* Whether sites_mark_slow was called for `id` (0 for -1). */
+int sites_is_slow(int id);
 
 /* Fold record `from` into `into` (two sites that prove to be one once named): counts add
  * up, a buffer both saw counts once. */

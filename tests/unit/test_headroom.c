@@ -123,25 +123,31 @@ Test(headroom, verdict_sums_what_one_pool_reserves)
     /* two nodes of two ranks, each node's leader reserving 100 MiB, in its own cgroup */
     headroom_vote v[4] = {vote(1, none, 11, 300 * MiB, 100 * MiB), vote(2, none, 22, 150 * MiB, 100 * MiB),
                           vote(1, none, 11, 290 * MiB, 0), vote(2, none, 22, 140 * MiB, 0)};
-    cr_expect_eq(headroom_short(v, 4, 32 * MiB, &kind, &room, &sum), -1);
+    cr_expect_eq(headroom_short(v, 4, 32 * MiB, 0, &kind, &room, &sum), -1);
     /* a margin of 64 MiB: node 2's cgroup (the least room its ranks saw: 140 MiB) is short */
-    cr_expect_eq(headroom_short(v, 4, 64 * MiB, &kind, &room, &sum), 3);
+    cr_expect_eq(headroom_short(v, 4, 64 * MiB, 0, &kind, &room, &sum), 3);
     cr_expect_eq(room, 140 * MiB);
     cr_expect_eq(sum, 100 * MiB);
     cr_expect_eq(kind, LIMIT_V1);
     /* simulated nodes: one machine, one cgroup, two reservations that each fit alone */
     headroom_vote s[4] = {vote(1, none, 11, 250 * MiB, 100 * MiB), vote(1, none, 11, 250 * MiB, 100 * MiB),
                           vote(1, none, 11, 250 * MiB, 0), vote(1, none, 11, 250 * MiB, 0)};
-    cr_expect_eq(headroom_short(s, 4, 64 * MiB, &kind, &room, &sum), 0);
+    cr_expect_eq(headroom_short(s, 4, 64 * MiB, 0, &kind, &room, &sum), 0);
     cr_expect_eq(sum, 200 * MiB);
     /* the machine's MemAvailable counts too */
     headroom_vote m[2] = {vote(1, 120 * MiB, 0, none, 100 * MiB), vote(1, 500 * MiB, 0, none, 0)};
-    cr_expect_eq(headroom_short(m, 2, 32 * MiB, &kind, &room, &sum), 0);
+    cr_expect_eq(headroom_short(m, 2, 32 * MiB, 0, &kind, &room, &sum), 0);
     cr_expect_eq(kind, LIMIT_MEMAVAILABLE);
     /* nothing known, nothing reserved: no verdict against */
     headroom_vote u[2] = {vote(1, none, 0, none, 100 * MiB), vote(1, 0, 0, none, 0)};
-    cr_expect_eq(headroom_short(u, 2, 32 * MiB, &kind, &room, &sum), 1,
+    cr_expect_eq(headroom_short(u, 2, 32 * MiB, 0, &kind, &room, &sum), 1,
                  "a rank that saw no room at all stops it");
     headroom_vote z[2] = {vote(1, none, 0, none, 100 * MiB), vote(1, none, 0, none, 0)};
-    cr_expect_eq(headroom_short(z, 2, 32 * MiB, &kind, &room, &sum), -1);
+    cr_expect_eq(headroom_short(z, 2, 32 * MiB, 0, &kind, &room, &sum), -1);
+    /* what MPI_Bcast would need instead: judged alike, from plain_need */
+    headroom_vote p[2] = {vote(1, 300 * MiB, 0, none, 100 * MiB), vote(1, 300 * MiB, 0, none, 0)};
+    p[0].plain_need = 0, p[1].plain_need = 280 * MiB;
+    cr_expect_eq(headroom_short(p, 2, 32 * MiB, 0, &kind, &room, &sum), -1, "the copy fits");
+    cr_expect_eq(headroom_short(p, 2, 32 * MiB, 1, &kind, &room, &sum), 0, "MPI_Bcast's does not");
+    cr_expect_eq(sum, 280 * MiB);
 }
