@@ -4,6 +4,7 @@
  *   mpishm_bench bcast --method plain|mpishm|window|memcpy --bytes S [--repeats R]
  *   mpishm_bench latency [--min B] [--max B] [--iterations I]
  *   mpishm_bench hash --bytes S [--repeats R]
+ *   mpishm_bench steps --bytes S --steps K --content same|refill [--resident yes] [--mark yes]
  *
  * bcast: rank 0 holds an S-byte array (filled before the clock starts), and every rank
  * ends up with it:
@@ -19,6 +20,15 @@
  *
  * latency: osu_bcast-style mean time of MPI_Bcast into an unmarked buffer, for sizes from
  * --min to --max bytes, doubling; one line per size.
+ *
+ * steps: a table broadcast K times from one array, as a code sends a table every step:
+ * rank 0 fills it before each broadcast (refill, new content each time) or before the
+ * first only (same); with --resident every rank writes its array before the first
+ * broadcast (Fortran's `t = 0.0`); --mark marks it (MPISHM_SITES=bench_step_bcast and
+ * MPISHM_AUTO select it unmarked). Every rank checks every step's sum (outside the clock).
+ * One line: the first broadcast's time, and the median over the later ones of each
+ * broadcast's slowest rank; the library's shared count on rank 0; the largest VmHWM sum
+ * over a node's ranks (an upper bound of its peak: a shared page counts once per rank).
  *
  * hash: what report mode adds per large broadcast: every rank hashes its S-byte copy
  * (src/content.c's hash, compiled in) when it arrives and when its life ends. Each repeat
@@ -308,6 +318,80 @@ static void bench_bcast(enum method m, size_t bytes, int repeats)
     }
 }
 
+/* Its own function: the call site MPISHM_SITES names in the benchmark's steps mode. */
+__attribute__((noinline)) void bench_step_bcast(uint64_t *w, size_t n)
+{
+    bcast_words(w, n, 0, MPI_COMM_WORLD);
+}
+
+/* This process's VmHWM (peak resident set) in bytes, 0 when unknown. */
+static long long vm_hwm(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_steps(size_t bytes, int steps, int refill, int resident, int marked)
+{
+    if (bytes < 8 || bytes % 8 || steps < 2)
+        die("steps needs --bytes a positive multiple of 8 and --steps at least 2");
+    size_t n = bytes / 8;
+    uint64_t *w = array_alloc(bytes);
+    if (resident)
+        memset(w, 0, bytes);
+    if (marked && mpishm_mark_readonly(w, bytes) != 0)
+        die("mpishm_mark_readonly failed: is the library loaded?");
+    double *times = malloc(sizeof *times * (size_t)steps);
+    if (!times)
+        die("out of memory");
+    int ok = 1;
+    mpishm_stats before = {0}, after = {0};
+    mpishm_get_stats(&before);
+    for (int k = 0; k < steps; k++) {
+        uint64_t seed = refill ? (uint64_t)k + 1 : 1;
+        if (rank == 0 && (refill || k == 0))
+            fill(w, n, seed);
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        bench_step_bcast(w, n);
+        double mine = MPI_Wtime() - t0;
+        MPI_Allreduce(&mine, &times[k], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        ok &= read_sum(w, n) == expected_sum(n, seed);
+    }
+    mpishm_get_stats(&after);
+    long long hwm = vm_hwm(), node_hwm = 0, most = 0;
+    MPI_Allreduce(&hwm, &node_hwm, 1, MPI_LONG_LONG, MPI_SUM, node_comm);
+    MPI_Reduce(&node_hwm, &most, 1, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
+    int all_ok = 0;
+    MPI_Reduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, 0, MPI_COMM_WORLD);
+    double first = times[0];
+    qsort(times + 1, (size_t)steps - 1, sizeof *times, cmp_double);
+    double median = times[1 + (steps - 1) / 2];
+    if (rank == 0)
+        printf("{\"mode\":\"steps\",\"ranks\":%d,\"nodes\":%d,\"bytes\":%zu,\"steps\":%d,"
+               "\"content\":\"%s\",\"resident\":%s,\"marked\":%s,\"first_seconds\":%.6f,"
+               "\"step_seconds\":%.6f,\"shared\":%llu,\"node_hwm_bytes\":%lld,\"ok\":%s}\n",
+               nranks, nodes, bytes, steps, refill ? "refill" : "same",
+               resident ? "true" : "false", marked ? "true" : "false", first, median,
+               after.shared - before.shared, most, all_ok ? "true" : "false");
+    fflush(stdout);
+    free(times);
+    free(w);
+}
+
 static void bench_latency(size_t min, size_t max, int iterations)
 {
     if (min == 0 || min > max)
@@ -390,7 +474,7 @@ int main(int argc, char **argv)
     MPI_Allreduce(&first, &nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
 
     const char *mode = argc > 1 ? argv[1] : "";
-    int method = -1, repeats = 3, iterations = 1000;
+    int method = -1, repeats = 3, iterations = 1000, steps = 0, refill = -1, resident = 0, mark = 0;
     size_t bytes = 0, min = 1, max = 512 * 1024;
     for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -405,6 +489,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--min")) min = parse_size(v);
         else if (!strcmp(a, "--max")) max = parse_size(v);
         else if (!strcmp(a, "--iterations")) iterations = atoi(v);
+        else if (!strcmp(a, "--steps")) steps = atoi(v);
+        else if (!strcmp(a, "--content")) refill = !strcmp(v, "refill") ? 1 : !strcmp(v, "same") ? 0 : -2;
+        else if (!strcmp(a, "--resident")) resident = !strcmp(v, "yes");
+        else if (!strcmp(a, "--mark")) mark = !strcmp(v, "yes");
         else die("unknown option (see the comment at the top of bench/mpishm_bench.c)");
     }
     if (!strcmp(mode, "bcast")) {
@@ -421,8 +509,12 @@ int main(int argc, char **argv)
         if (iterations < 1)
             die("--iterations must be at least 1");
         bench_latency(min, max, iterations);
+    } else if (!strcmp(mode, "steps")) {
+        if (refill < 0)
+            die("--content must be same or refill");
+        bench_steps(bytes, steps, refill, resident, mark);
     } else {
-        die("usage: mpishm_bench bcast|latency|hash [options]");
+        die("usage: mpishm_bench bcast|latency|hash|steps [options]");
     }
     if (win_node != MPI_COMM_NULL)
         MPI_Comm_free(&win_node);

@@ -2,11 +2,14 @@
 #include "bcast.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "callsite.h"
 #include "fault.h"
@@ -28,6 +31,10 @@ bcast_config bcast_cfg;
 
 /* Inter-node broadcasts go in chunks: int counts stop at 2 GiB. */
 #define SEED_CHUNK ((size_t)1 << 30)
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
 
 /* The partial first and last pages that a broadcast into data already in place resends
  * (two pages of 4 KiB; with larger pages every broadcast makes a new node copy). */
@@ -181,9 +188,10 @@ typedef struct attempt {
     int site;                    /* sites.h id of the call, -1 when not captured */
     int written;                 /* a selected array was written since it was shared */
     int in_place;                /* agreed: every rank's copy is untouched since it was shared */
-    int reshare;                 /* the array was shared already: a new copy replaces that one */
     int slow;                    /* a selected array whose site re-shares slower than MPI */
     int probe;                   /* all fall back so that this rank times MPI_Bcast at its site */
+    int keep_fd;                 /* this rank keeps its segment open read-write (rewrite) */
+    int rewrite;                 /* agreed: the root's new data goes into the segments in place */
     why_not why;                 /* when not shared */
 } attempt;
 
@@ -290,7 +298,7 @@ static void open_segments(attempt *a)
     int me = a->t->node_rank, mine = my_group_leader(a);
     int seeds = is_root(a);
     if (mine != me)
-        open_segment(a, &a->own, mine, seeds && mine == 0);
+        open_segment(a, &a->own, mine, (seeds && mine == 0) || a->keep_fd);
     int needs_primary = (seeds && mine != 0) || (mine == me && me != 0);
     if (needs_primary && a->status == ST_OK)
         open_segment(a, &a->primary, 0, seeds);
@@ -468,9 +476,9 @@ static int time_says_fall_back(attempt *a, time_verdict mine)
         sites_copy(a->site, &r);
         sites_mark_slow(a->site);
         if (a->t->rank == slow)
-            log_msg(1, "broadcast of %zu bytes: re-sharing it took %.3f ms here, MPI_Bcast "
+            log_msg(1, "broadcast of %zu bytes: sharing it took %.3f ms here, MPI_Bcast "
                     "%.3f ms: its call site is left to MPI from now on (MPISHM_RESHARE=always "
-                    "keeps sharing)", a->bytes, 1e3 * r.reshare_seconds, 1e3 * r.plain_seconds);
+                    "keeps sharing)", a->bytes, 1e3 * r.share_seconds, 1e3 * r.plain_seconds);
     }
     a->probe = slow < 0 && mine == TIME_PROBE; /* the caller times its MPI_Bcast */
     return 1;
@@ -556,7 +564,9 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
         rc = agree(a, status, MPI_MAX); /* also: every segment is seeded */
     if (rc != MPI_SUCCESS || *status != ST_OK)
         return rc;
-    int sealed = my_group_leader(a) == a->t->node_rank ? seg_seal_writes(&a->own) : 0;
+    /* (not a segment that its ranks keep open to rewrite: the seal would refuse that) */
+    int sealed = my_group_leader(a) == a->t->node_rank && !a->keep_fd ? seg_seal_writes(&a->own)
+                                                                      : 0;
     if (sealed != 0)
         log_msg(2, "sealing the segment against writes failed (%s)", strerror(sealed));
     t = PMPI_Wtime();
@@ -648,19 +658,41 @@ static void give_back_pages(const attempt *a)
         log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
 }
 
+/* Whether this rank's kept descriptor still is the segment its array maps, open for
+ * writing, unsealed, and the broadcast that filled it was on this communicator (so that the
+ * segment's ranks are this broadcast's: nobody else would see its data change). */
+static int rewritable(const attempt *a, const region *r)
+{
+    struct stat st;
+    const topo *t = topo_cached(a->comm);
+    if (r->fd < 0 || !t || t->id != r->comm_id || fstat(r->fd, &st) != 0 ||
+        (unsigned long)st.st_dev != r->dev || (unsigned long)st.st_ino != r->ino ||
+        (fcntl(r->fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+        return 0;
+    int seals = fcntl(r->fd, F_GET_SEALS);
+    return seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+}
+
 /* The stamp of this rank's copy when the array at buf holds, untouched, what the shared
  * broadcast that last filled it delivered (the same buffer and size, no page of its
  * mapping written since, the root's included): then, if every rank holds the same stamp,
  * the data is in place everywhere and only the partial first and last pages need sending.
  * 0 otherwise. */
-static uint64_t in_place_stamp(const attempt *a, const region *r)
+static uint64_t in_place_stamp(const attempt *a, const region *r, uint64_t *rewrite)
 {
     layout l;
     layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
+    *rewrite = 0;
     if (!r->shared || !r->stamp || r->last_buf != (uintptr_t)a->buf || r->last_bytes != a->bytes ||
         2 * bcast_cfg.page > EDGE_BYTES || !l.map_len || r->shared_bytes != l.map_len)
         return 0;
-    return procmaps_private_pages(l.map_start, l.map_len) == 0 ? r->stamp : 0;
+    long written = procmaps_private_pages(l.map_start, l.map_len);
+    int root = 0;
+    PMPI_Comm_rank(a->comm, &root);
+    root = root == a->root;
+    if ((written == 0 || (written > 0 && root)) && rewritable(a, r))
+        *rewrite = r->stamp;
+    return written == 0 ? r->stamp : 0;
 }
 
 /* A selected array whose site (this call's, or the one that selected it) was found to
@@ -686,6 +718,7 @@ typedef struct eligibility {
     long long neg_fault;              /* any rank: an injected MPI error */
     long long neg_slow;               /* any rank: its site re-shares slower than MPI */
     long long stamp, neg_stamp;       /* every rank's copy in place, and all the same stamp */
+    long long rewrite, neg_rewrite;   /* every segment can take the root's new data in place */
 } eligibility;
 
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
@@ -693,16 +726,16 @@ static int agree_eligible(attempt *a, int *eligible)
 {
     region r;
     int marked = a->bytes > 0 && region_find((uintptr_t)a->buf, a->bytes, &r);
-    uint64_t stamp = 0;
+    uint64_t stamp = 0, rewrite = 0;
     if (marked && written_since_shared(a, &r))
         marked = 0;
     else if (marked && left_slow(a, &r))
         marked = 0;
     else if (marked)
-        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r), a->reshare = r.shared;
+        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r, &rewrite);
     else if (a->bytes > 0)
         marked = select_unmarked(a);
-    if (marked && !stamp)
+    if (marked && !stamp && !rewrite)
         give_back_pages(a);
     if (a->bytes > 0 && !marked) {
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
@@ -715,7 +748,8 @@ static int agree_eligible(attempt *a, int *eligible)
     eligibility v = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
                      -(long long)a->written, -(long long)a->unselectable,
                      fault_inject(FAULT_MPI) ? -1 : 0, -(long long)a->slow, (long long)(stamp >> 1),
-                     -(long long)(stamp >> 1)};
+                     -(long long)(stamp >> 1), (long long)(rewrite >> 1),
+                     -(long long)(rewrite >> 1)};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
     int rc = wait_allreduce(&v, sizeof v / sizeof(long long), MPI_LONG_LONG, MPI_MIN, a->comm);
@@ -724,6 +758,7 @@ static int agree_eligible(attempt *a, int *eligible)
     int same_bytes = v.bytes == -v.neg_bytes;
     *eligible = rc == MPI_SUCCESS && v.marked == 1 && same_bytes;
     a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
+    a->rewrite = *eligible && !a->in_place && v.rewrite != 0 && v.rewrite == -v.neg_rewrite;
     a->why = !same_bytes || v.bytes == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
              : v.neg_written ? WHY_WRITTEN
              : v.neg_slow ? WHY_SLOW
@@ -759,6 +794,87 @@ static int resend_edges(attempt *a)
         memcpy(buf + a->bytes - l.tail_len, edges + 2 * page - l.tail_len, l.tail_len);
     }
     return rc;
+}
+
+/* pread and pwrite of a whole range, or an errno value. */
+static int move_all(int fd, void *mem, size_t n, off_t off, int out)
+{
+    char *p = mem;
+    while (n > 0) {
+        ssize_t k = out ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? errno : EIO;
+        p += k, off += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Leaders of the nodes without the root receive the root node's segment into their own,
+ * through a shared view of it. Returns an errno value (0: done, or nothing to do here). */
+static int rewrite_among_nodes(const attempt *a, const topo *t, int fd)
+{
+    if (t->nodes == 1 || t->node_rank != 0)
+        return 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    char *view = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (view == MAP_FAILED)
+        return errno;
+    layout l;
+    layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
+    int rc = MPI_SUCCESS, from = t->node_of[a->root];
+    for (size_t done = 0; done < a->bytes && rc == MPI_SUCCESS; done += SEED_CHUNK) {
+        size_t n = a->bytes - done < SEED_CHUNK ? a->bytes - done : SEED_CHUNK;
+        rc = PMPI_Bcast(view + l.offset + done, (int)n, MPI_BYTE, from, t->leaders);
+    }
+    munmap(view, (size_t)st.st_size);
+    return rc == MPI_SUCCESS ? 0 : EIO;
+}
+
+/* The root changed its copy since the shared broadcast that filled every rank's, and no
+ * other rank changed its own (in_place_stamp): the root writes its data into its node's
+ * segment, which every rank of the node maps, node leaders pass it on to theirs, and every
+ * rank sees the new data through the mapping it has: no new segment, no new mapping. The
+ * root then drops its private pages (its mapping shows the segment again); the others copy
+ * their partial pages. Returns an MPI code; *done 0 when a step failed somewhere (agreed):
+ * every rank falls back to MPI_Bcast, which writes all of every buffer. */
+static int rewrite_in_place(attempt *a, int fd, int *done)
+{
+    topo *t = NULL;
+    int rc = topo_get(a->comm, SCRATCH_PER_RANK, &t); /* cached: no communication */
+    layout l;
+    layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
+    long long failed = !t || rc != MPI_SUCCESS;
+    a->t = t;
+    *done = 0;
+    if (!failed && is_root(a))
+        failed = staged(FAULT_SEED, move_all(fd, a->buf, a->bytes, (off_t)l.offset, 1)) != 0;
+    rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm); /* the root's node has it */
+    if (rc != MPI_SUCCESS || failed)
+        return rc;
+    failed = rewrite_among_nodes(a, t, fd) != 0;
+    if (t->nodes > 1)
+        rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm); /* every node has it */
+    if (rc != MPI_SUCCESS || failed)
+        return rc;
+    unsigned char *buf = a->buf;
+    int lost = 0;
+    if (is_root(a)) {
+        (void)madvise((void *)l.map_start, l.map_len, MADV_DONTNEED);
+    } else {
+        lost = move_all(fd, buf, l.head_len, (off_t)l.offset, 0);
+        if (!lost)
+            lost = move_all(fd, buf + a->bytes - l.tail_len, l.tail_len,
+                            (off_t)(l.offset + a->bytes - l.tail_len), 0);
+    }
+    if (lost) /* nothing to fall back on: the data went out; as map_over_buffer's refill */
+        return PMPI_Comm_call_errhandler(a->comm, MPI_ERR_NO_MEM) == MPI_SUCCESS ? MPI_ERR_NO_MEM
+                                                                               : MPI_ERR_OTHER;
+    *done = 1;
+    return MPI_SUCCESS;
 }
 
 /* MPI_Bcast is about to write [lo, hi) itself. If an earlier broadcast shared an array
@@ -806,6 +922,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         a.by_site &= bcast_cfg.by_sites;
         a.call_pc = stack.n ? stack.pc[0] : 0;
     }
+    int rank = -1;
     int rc = agree_eligible(&a, &eligible);
     if (rc == MPI_SUCCESS && a.in_place) { /* nothing to copy: the data is there */
         rc = resend_edges(&a);
@@ -813,9 +930,27 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         region r;
         if (*done && region_find((uintptr_t)buf, bytes, &r)) /* one more shared broadcast */
             region_set_shared(r.base, r.shared_bytes, r.dev, r.ino);
-        if (*done)
+        if (*done && a.root == root && (PMPI_Comm_rank(comm, &rank), rank == 0))
             log_msg(2, "broadcast of %zu bytes: the shared copy is unchanged everywhere, only "
                     "its partial pages were sent", bytes);
+        goto out;
+    }
+    if (rc == MPI_SUCCESS && a.rewrite) { /* the root's new data into the same segments */
+        region r;
+        int fd = region_find((uintptr_t)buf, bytes, &r) ? r.fd : -1;
+        rc = rewrite_in_place(&a, fd, done);
+        if (*done) {
+            region_set_shared(r.base, r.shared_bytes, r.dev, r.ino); /* one more shared */
+            if (a.origin != ORIGIN_MARK)
+                sites_note_share(site, PMPI_Wtime() - start);
+            if (a.t->rank == 0)
+                log_msg(2, "broadcast of %zu bytes: the root's new data went into the node "
+                        "copies in place", bytes);
+        } else if (rc == MPI_SUCCESS) {
+            a.why = WHY_FAILED;
+            if (bcast_cfg.report)
+                report_failure("rewrite", EIO);
+        }
         goto out;
     }
     if (rc == MPI_SUCCESS && eligible)
@@ -847,9 +982,16 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     static const seg_kind kinds[3][2] = {{SEG_MEMFD, SEG_POSIX}, {SEG_MEMFD, SEG_MEMFD},
                                          {SEG_POSIX, SEG_POSIX}};
     long long status = ST_FAILED;
+    /* One segment on the node, no strict mode: its ranks keep it open read-write, so that
+     * the root's next data can go into it in place (rewrite_in_place). */
+    a.keep_fd = protect_current() == PROTECT_OFF &&
+                layout_group_count(a.leader, a.t->node_size) == 1;
+    int kept = -1;
     for (int k = 0; k < 2; k++) {
         rc = attempt_kind(&a, kinds[bcast_cfg.shm_kind][k], &status);
         say_why(&a);
+        if (rc == MPI_SUCCESS && status == ST_OK && a.keep_fd && !a.lost)
+            kept = a.own.fd, a.own.fd = -1; /* the registry owns it from here */
         release(&a);
         /* Only a refused open is worth a second try, with a named POSIX segment (a peer
          * may not open /proc/<pid>/fd of a non-dumpable process). */
@@ -870,12 +1012,15 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     if (*done && !a.lost) { /* the same stamp on every rank, new with every shared broadcast */
         region r;
         if (region_find((uintptr_t)buf, bytes, &r))
-            region_set_last(r.base, (uintptr_t)buf, bytes, a.t->id + 2 * ++a.t->shares);
+            region_set_last(r.base, (uintptr_t)buf, bytes, a.t->id + 2 * ++a.t->shares,
+                            a.t->id, kept);
+        else if (kept >= 0)
+            close(kept);
     } else if (*done) {
         a.t->shares++;
     }
-    if (*done && !a.lost && a.reshare && a.origin != ORIGIN_MARK) /* what a new copy costs */
-        sites_note_reshare(site, PMPI_Wtime() - start);
+    if (*done && !a.lost && a.origin != ORIGIN_MARK) /* what sharing costs at this site */
+        sites_note_share(site, PMPI_Wtime() - start);
     if (*done && a.t->rank == 0)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);

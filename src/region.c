@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mpishm_internal.h"
 
@@ -17,7 +18,18 @@ static size_t published_count; /* read without the lock */
 /* lowest and highest address covered, for the cheap negative answer of take_overlapping */
 static uintptr_t lowest = UINTPTR_MAX, highest;
 
+static int kept_fds; /* descriptors held by items, under the lock */
+
 size_t region_count(void) { return __atomic_load_n(&published_count, __ATOMIC_RELAXED); }
+
+static void drop_fd(region *r)
+{
+    if (r->fd >= 0) {
+        close(r->fd);
+        kept_fds--;
+    }
+    r->fd = -1;
+}
 
 static void publish(void)
 {
@@ -69,7 +81,7 @@ int region_add_from(uintptr_t base, size_t bytes, region_origin origin, uintptr_
     }
     memmove(&items[i + 1], &items[i], (count - i) * sizeof *items);
     items[i] = (region){.base = base, .bytes = bytes, .origin = origin, .mark_pc = mark_pc,
-                        .site = site};
+                        .site = site, .fd = -1};
     count++;
     publish();
 out:
@@ -79,6 +91,7 @@ out:
 
 static void remove_at(size_t i)
 {
+    drop_fd(&items[i]);
     memmove(&items[i], &items[i + 1], (count - i - 1) * sizeof *items);
     count--;
     publish();
@@ -124,24 +137,33 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
         r->shared_bytes = shared_bytes;
         r->dev = dev, r->ino = ino;
         r->broadcasts += shared_bytes > 0;
-        if (!shared_bytes)
+        if (!shared_bytes) {
             r->stamp = 0, r->last_buf = 0, r->last_bytes = 0;
+            drop_fd(r);
+        }
         rc = 0;
     }
     pthread_mutex_unlock(&lock);
     return rc;
 }
 
-int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp)
+int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
+                    uint64_t comm_id, int fd)
 {
     int rc = MPISHM_ENOTMARKED;
     pthread_mutex_lock(&lock);
     size_t i = first_ending_after(base);
     if (i < count && items[i].base == base) {
-        items[i].last_buf = buf, items[i].last_bytes = bytes, items[i].stamp = stamp;
+        region *r = &items[i];
+        r->last_buf = buf, r->last_bytes = bytes, r->stamp = stamp, r->comm_id = comm_id;
+        drop_fd(r);
+        if (fd >= 0 && kept_fds < REGION_FDS_MAX)
+            r->fd = fd, kept_fds++, fd = -1;
         rc = 0;
     }
     pthread_mutex_unlock(&lock);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 
@@ -193,6 +215,8 @@ size_t region_snapshot(region *out, size_t max)
 void region_clear(void)
 {
     pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < count; i++)
+        drop_fd(&items[i]);
     __libc_free(items);
     items = NULL;
     count = capacity = 0;

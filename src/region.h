@@ -25,8 +25,15 @@ typedef struct region {
     uintptr_t last_buf;
     size_t last_bytes;
     uint64_t stamp;
+    uint64_t comm_id; /* its communicator's topology id (topo.h) */
     int site; /* sites.h id of the broadcast that selected it (MPISHM_SITES, AUTO), else -1 */
+    /* a read-write descriptor of that broadcast's segment, kept so that a root's new data
+     * can be written into it in place (closed with the region or its sharing), -1: none */
+    int fd;
 } region;
+
+/* Descriptors kept at most, over all arrays: past them, arrays are shared afresh each time. */
+#define REGION_FDS_MAX 64
 
 /* Number of marked arrays (relaxed atomic load). */
 size_t region_count(void);
@@ -53,9 +60,12 @@ int region_find(uintptr_t addr, size_t bytes, region *out);
  * broadcast). Returns 0 or MPISHM_ENOTMARKED. */
 int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino);
 
-/* Record the shared broadcast that just filled the array at `base`: its buffer, bytes and
- * stamp (region.last_*). Returns 0 or MPISHM_ENOTMARKED. */
-int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp);
+/* Record the shared broadcast that just filled the array at `base`: its buffer, bytes,
+ * stamp and communicator (region.last_*, stamp, comm_id), and the descriptor `fd` of its segment (-1: none), which the
+ * registry then owns and closes with the array (or at once, when REGION_FDS_MAX are kept
+ * already, or the array is not marked). Returns 0 or MPISHM_ENOTMARKED. */
+int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
+                    uint64_t comm_id, int fd);
 
 /* Copy into out[] up to `max` arrays that overlap [start, start+len), skipping the first
  * `skip` of them (address order). Returns how many were copied. */

@@ -209,28 +209,32 @@ int sites_is_written(int id)
     return written;
 }
 
-void sites_note_reshare(int id, double seconds)
+void sites_note_share(int id, double seconds)
 {
     if (id < 0)
         return;
     pthread_mutex_lock(&lock);
     site_record *r = &sites[id];
-    if (r->reshare_seconds == 0 || seconds < r->reshare_seconds)
-        r->reshare_seconds = seconds;
+    if (r->shares_timed == 0 || seconds < r->share_seconds)
+        r->share_seconds = seconds;
+    r->shares_timed++;
+    r->shares_since++;
     pthread_mutex_unlock(&lock);
 }
 
-/* Re-sharing counts as slower only past 5 per cent, so that noise does not decide. */
+/* Sharing counts as slower only past 5 per cent, so that noise does not decide. A site
+ * shared once (a table broadcast once, or kept in place since) is never timed. */
 time_verdict sites_time_verdict(int id)
 {
     if (id < 0)
         return TIME_OK;
     pthread_mutex_lock(&lock);
     const site_record *r = &sites[id];
-    time_verdict v = r->reshare_seconds == 0                  ? TIME_OK
-                     : r->plain_seconds == 0                  ? TIME_PROBE
-                     : r->reshare_seconds > 1.05 * r->plain_seconds ? TIME_SLOW
-                                                                  : TIME_OK;
+    time_verdict v = r->shares_timed < 2                            ? TIME_OK
+                     : r->probes == 0                                 ? TIME_PROBE
+                     : r->share_seconds > 1.05 * r->plain_seconds     ? TIME_SLOW
+                     : r->probes < 3 && r->shares_since >= 4UL << (r->probes - 1) ? TIME_PROBE
+                                                                        : TIME_OK;
     pthread_mutex_unlock(&lock);
     return v;
 }
@@ -240,7 +244,11 @@ void sites_note_plain(int id, double seconds)
     if (id < 0)
         return;
     pthread_mutex_lock(&lock);
-    sites[id].plain_seconds = seconds;
+    site_record *r = &sites[id];
+    if (r->probes == 0 || seconds < r->plain_seconds)
+        r->plain_seconds = seconds;
+    r->probes++;
+    r->shares_since = 0;
     pthread_mutex_unlock(&lock);
 }
 

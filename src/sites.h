@@ -47,9 +47,12 @@ typedef struct site_record {
     size_t candidate_bytes;          /* distinct buffers not shared for want of a mark */
     size_t shared_bytes;             /* distinct buffers shared */
     int written;                     /* a buffer selected here was written after being shared */
-    int slow;                        /* re-sharing here was slower than MPI_Bcast: left to MPI */
-    double reshare_seconds;          /* the fastest re-share (a new copy over a shared one) */
-    double plain_seconds;            /* the MPI_Bcast timed in its place, 0: none yet */
+    int slow;                        /* sharing here was slower than MPI_Bcast: left to MPI */
+    double share_seconds;            /* the fastest shared broadcast that moved data here */
+    unsigned long shares_timed;      /* how many were timed */
+    double plain_seconds;            /* the fastest MPI_Bcast timed in their place, 0: none yet */
+    int probes;                      /* MPI_Bcasts timed so far */
+    unsigned long shares_since;      /* shared broadcasts since the last of them */
     int nbuffers;
     struct { uintptr_t addr; size_t bytes; unsigned char candidate, shared; } buffers[SITE_BUFFERS];
 } site_record;
@@ -74,13 +77,16 @@ void sites_mark_written(int id);
 /* Whether sites_mark_written was called for `id` (0 for -1). */
 int sites_is_written(int id);
 
-/* Time (MPISHM_RESHARE=auto): a broadcast from site `id` that made a new node copy over the
- * array's earlier one took `seconds` on this rank. */
-void sites_note_reshare(int id, double seconds);
+/* Time (MPISHM_RESHARE=auto): a shared broadcast from site `id` that moved data (a new node
+ * copy, or the root's new data into the old one; not one whose data was in place) took
+ * `seconds` on this rank. */
+void sites_note_share(int id, double seconds);
 
 /* What the times of site `id` say: TIME_OK (share), TIME_PROBE (time one MPI_Bcast in the
- * place of a re-share: call sites_note_plain with it; asked again until a time comes),
- * TIME_SLOW (re-sharing was slower by more than 5 per cent). */
+ * place of a shared one: call sites_note_plain with it; asked again until a time comes),
+ * TIME_SLOW (sharing was slower by more than 5 per cent). Only a site that moved data twice
+ * is timed. One timing can be noise: while sharing looks faster, MPI_Bcast is timed again
+ * after 4, then 8 more shared broadcasts, and the fastest of each side is compared. */
 typedef enum { TIME_OK, TIME_PROBE, TIME_SLOW } time_verdict;
 time_verdict sites_time_verdict(int id);
 

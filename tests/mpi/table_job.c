@@ -4,7 +4,11 @@
  * rank 0 fills it and broadcasts it, --steps times: a new table each step, or with --same the
  * first one again and again; with --two-sites every rank also scribbles on its copy after
  * each broadcast, and the table goes out twice per step, from two functions.
+ * With --offset-rank R, rank R's table starts 512 bytes into its page (a second segment);
+ * with --scribble R, rank R writes into its copy after each broadcast; with --fresh every
+ * step allocates a new table (and frees the old one).
  *   table_job --mib N [--resident] [--unmarked] [--same | --two-sites] [--steps K]
+ *             [--offset-rank R] [--scribble R] [--fresh]
  * Rank 0 prints "table_job: N MiB, K step(s), data right on every rank, shared on S of R
  * rank(s), on every rank after J step(s), a new node copy in C step(s), B shared
  * broadcast(s)" (S counted after the last step; C the most of any rank: steps after which
@@ -47,7 +51,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int size, resident = 0, unmarked = 0, same = 0, two_sites = 0, steps = 1, nshared = 0;
     int steps_shared = 0, every = 0; /* steps after which this rank's table was shared */
-    int new_copies = 0, most_copies = 0;
+    int new_copies = 0, most_copies = 0, offset_rank = -1, scribble = -1, fresh = 0;
     unsigned long last_inode = 0;
     size_t mib = 64;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -58,16 +62,29 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--same")) same = 1;
         else if (!strcmp(argv[i], "--two-sites")) two_sites = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--offset-rank") && i + 1 < argc) offset_rank = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--scribble") && i + 1 < argc) scribble = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--fresh")) fresh = 1;
     }
     size_t bytes = mib << 20;
-    unsigned char *t = malloc(bytes); /* above glibc's mmap threshold: alike on every rank */
-    CHECK(t != NULL, "malloc of %zu MiB failed", mib);
+    /* above glibc's mmap threshold: alike on every rank */
+    unsigned char *block = malloc(bytes + 4096), *t = block + (rank == offset_rank ? 512 : 0);
+    CHECK(block != NULL, "malloc of %zu MiB failed", mib);
     if (resident)
         memset(t, 0, bytes);
     if (!unmarked)
         mpishm_mark_readonly(t, bytes);
     for (int s = 0; s < steps; s++) {
         int round = same ? 0 : s;
+        if (fresh && s > 0) { /* a new table each step, as some codes allocate them */
+            free(block);
+            block = malloc(bytes + 4096), t = block + (rank == offset_rank ? 512 : 0);
+            CHECK(block != NULL, "malloc of %zu MiB failed", mib);
+            if (!unmarked)
+                mpishm_mark_readonly(t, bytes);
+            if (rank == 0 && same)
+                pattern_fill(t, bytes, round);
+        }
         if (rank == 0 && (s == 0 || !same))
             pattern_fill(t, bytes, round);
         broadcast_table(t, bytes);
@@ -77,6 +94,9 @@ int main(int argc, char **argv)
         if (shared_now && now.segment_inode != last_inode)
             new_copies++, last_inode = now.segment_inode;
         check_data(t, bytes, round, s);
+        if (rank == scribble) /* a receiver's own writes: its next data must still arrive */
+            for (size_t i = 0; i < bytes; i += 4096 * 7)
+                t[i] ^= 0xA5;
         if (two_sites) {
             for (size_t i = 0; i < bytes; i += 4096) /* every rank writes its copy */
                 t[i] ^= 0x55;
@@ -101,7 +121,7 @@ int main(int argc, char **argv)
                "after %d step(s), a new node copy in %d step(s), %llu shared broadcast(s)\n",
                mib, steps, all ? "FAILED" : "data right on every rank", nshared, size, every,
                most_copies, st.shared);
-    free(t);
+    free(block);
     MPI_Finalize();
     return all != 0;
 }
