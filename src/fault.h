@@ -19,6 +19,7 @@ typedef enum {
     FAULT_MPI,    /* the agreement's MPI call reports an error, on every rank of the comm */
     FAULT_KILL,   /* the rank is killed (SIGKILL): reached after making a segment, then seeding */
     FAULT_HEADROOM, /* the rank's memory limit leaves no room for the node copy */
+    FAULT_TIMING, /* the MPI_Bcast timed at a selected site counts as taking no time */
     FAULT_STAGES
 } fault_stage;
 

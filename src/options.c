@@ -25,7 +25,7 @@ const option_desc options_table[OPT_COUNT] = {
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
                    "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
                    "(stages: create reserve open map seed copy remap refill topology build report mpi kill "
-                   "headroom)"},
+                   "headroom timing)"},
     [OPT_REPORT] = {"MPISHM_REPORT", OPT_STRING, "",
                     "at MPI_Finalize, report what was shared and what could be, and which "
                     "broadcast buffers stayed read-only (hashed): stderr (a table from rank 0) or "
@@ -44,8 +44,8 @@ const option_desc options_table[OPT_COUNT] = {
                       "MemAvailable) keeps this much free after it; elsewhere every rank falls "
                       "back to MPI_Bcast"},
     [OPT_RESHARE] = {"MPISHM_RESHARE", OPT_STRING, "auto",
-                     "auto: a site selected by MPISHM_SITES or MPISHM_AUTO whose re-sharing (a new "
-                     "node copy each time) is slower than MPI_Bcast, timed once, is left to MPI; "
+                     "auto: a site selected by MPISHM_SITES or MPISHM_AUTO whose shared "
+                     "broadcasts, timed against one MPI_Bcast, are slower is left to MPI; "
                      "always: keep sharing (memory first)", "auto|always"},
 };
 

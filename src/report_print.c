@@ -276,8 +276,8 @@ static void table_job(FILE *out, const job_report *j)
         "non-contiguous datatype", "one rank per node",
         "no saving: a node would hold more copies at once than MPI_Bcast leaves",
         "no memory headroom: a node's memory limit has no room for its node copy",
-        "timing: one MPI_Bcast in place of a re-share at a selected site, to compare",
-        "slow: re-sharing at a selected site was slower than MPI_Bcast: left to MPI",
+        "timing: one MPI_Bcast in place of a shared one at a selected site, to compare",
+        "slow: sharing at a selected site was slower than MPI_Bcast: left to MPI",
         "failed and fell back", "other (intercommunicator, one rank, MPI error)"};
     for (int k = 0; k < WHY_COUNT; k++)
         if (j->not_shared[k])

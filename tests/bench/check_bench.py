@@ -28,7 +28,8 @@ def run(bench, build, mpiexec=None):
         p = subprocess.run([bench, "--build", build, "--ranks", str(ranks), "--nodes", "1,2,4",
                             "--sizes", "4M", "--runs", "1", "--repeats", "2",
                             "--latency-runs", "2", "--latency-max", "4K", "--iterations", "50",
-                            "--json", out, "--plots", plots]
+                            "--steps", "6", "--steps-sizes", "4M", "--steps-ranks", "3",
+                            "--steps-runs", "1", "--json", out, "--plots", plots]
                            + (["--mpiexec", mpiexec] if mpiexec else []),
                            capture_output=True, text=True)
         print(p.stdout)
@@ -39,7 +40,8 @@ def run(bench, build, mpiexec=None):
             path = os.path.join(plots, name)
             ok = os.path.exists(path) and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
             check(ok, f"{name} is a PNG")
-    for header in ("bcast+read s", "target", "overhead where nothing is shared"):
+    for header in ("bcast+read s", "target", "overhead where nothing is shared",
+                   "a table broadcast 6 times"):
         check(header in p.stdout, f"the table has '{header}'")
 
     bcast = [r for r in records if r.get("kind") == "bcast"]
@@ -86,6 +88,32 @@ def run(bench, build, mpiexec=None):
         want = mpishm_by_nodes[g["nodes"]]["node_array_pss_bytes"] / size
         check(abs(g["ratio"] - want) < 1e-9, f"memory target on {g['nodes']} node(s) is "
               f"{g['ratio']}, the mpishm record says {want}")
+
+    steps = [r for r in records if r.get("kind") == "steps"]
+    variants = {(r["content"], r["resident"]) for r in steps}
+    check(variants == {("same", False), ("refill", False), ("refill", True)},
+          f"steps: same, refill, refill resident: {variants}")
+    for content, resident in variants:
+        got = {r["method"]: r for r in steps if (r["content"], r["resident"]) == (content, resident)}
+        what = f"steps {content}{' resident' if resident else ''}"
+        check(sorted(got) == ["auto", "mark", "plain", "sites"], f"{what}: methods {sorted(got)}")
+        check(all(r["ok"] for r in got.values()), f"{what}: data read back is wrong")
+        check(got.get("plain", {}).get("shared") == 0, f"{what}: plain shares nothing")
+        check(got.get("mark", {}).get("shared") == 6, f"{what}: a mark shares every step")
+        mark, plain = got.get("mark"), got.get("plain")
+        if mark and plain and mark["peak_from"] == "cgroup":
+            # 3 ranks of 4 MiB: MPI_Bcast ends with 3 copies; the library holds 2 at most (the
+            # root's own until mapped, and the node's); tables touched on every rank first put
+            # the job at 3 copies before any broadcast, and the library adds nothing to that
+            # but its own memory (0.5 MiB a rank at most, tests/memlimit)
+            if resident:
+                check(mark["peak_bytes"] <= plain["peak_bytes"] + 4 * (1 << 19),
+                      f"{what}: the mark's peak {mark['peak_bytes']} is not above plain's "
+                      f"{plain['peak_bytes']}")
+            else:
+                check(mark["peak_bytes"] < plain["peak_bytes"] - size // 2,
+                      f"{what}: the mark's peak {mark['peak_bytes']} is below plain's "
+                      f"{plain['peak_bytes']} by about a copy")
 
     overhead = [r for r in records if r.get("kind") == "overhead"]
     check([r["bytes"] for r in overhead] == [1 << i for i in range(13)],

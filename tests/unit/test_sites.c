@@ -137,3 +137,56 @@ Test(sites, too_long_a_name_is_named_and_ignored, .init = redirect)
         strstr(out, "MPISHM_SITES: a name of 300 characters is too long (at most 255); ignored"),
         "%s", out);
 }
+
+/* MPISHM_RESHARE=auto's verdicts: a site is timed only once it moved data twice; sharing
+ * slower than MPI_Bcast by over 5 per cent leaves it to MPI; while sharing looks faster,
+ * MPI_Bcast is timed again after 4, then 8 more shared broadcasts, 3 times at most. */
+Test(sites, time_verdicts)
+{
+    callstack a = stack_of(1, (uintptr_t)0x1000);
+    int sel, id = sites_lookup(&a, &sel);
+    cr_expect_eq(sites_time_verdict(-1), TIME_OK);
+    cr_expect_eq(sites_time_verdict(id), TIME_OK, "never shared");
+    sites_note_share(id, 2e-3);
+    cr_expect_eq(sites_time_verdict(id), TIME_OK, "shared once: a table kept, not timed");
+    sites_note_share(id, 1e-3);
+    cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "moved data twice: time MPI_Bcast");
+    cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "asked again until a time comes");
+    sites_note_plain(id, 0.99e-3);
+    cr_expect_eq(sites_time_verdict(id), TIME_OK, "1 ms against 0.99 ms: within 5 per cent");
+    for (int i = 0; i < 3; i++) {
+        sites_note_share(id, 1e-3);
+        cr_expect_eq(sites_time_verdict(id), TIME_OK, "%d shares since the timing", i + 1);
+    }
+    sites_note_share(id, 1e-3);
+    cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "4 shares since: time it again");
+    sites_note_plain(id, 2e-3); /* slower this time: the fastest, 0.99 ms, is kept */
+    for (int i = 0; i < 8; i++)
+        sites_note_share(id, 1e-3);
+    cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "8 shares since the second timing");
+    sites_note_plain(id, 0.9e-3); /* 1 ms > 1.05 * 0.9 ms */
+    cr_expect_eq(sites_time_verdict(id), TIME_SLOW);
+    site_record r;
+    sites_copy(id, &r);
+    cr_expect_eq(r.probes, 3);
+    cr_expect_float_eq(r.plain_seconds, 0.9e-3, 1e-12);
+    cr_expect_float_eq(r.share_seconds, 1e-3, 1e-12);
+    cr_expect(!sites_is_slow(id), "slow is the caller's decision");
+    sites_mark_slow(id);
+    cr_expect(sites_is_slow(id));
+}
+
+Test(sites, timing_stops_after_three)
+{
+    callstack a = stack_of(1, (uintptr_t)0x2000);
+    int sel, id = sites_lookup(&a, &sel);
+    sites_note_share(id, 1e-3);
+    sites_note_share(id, 1e-3);
+    for (int probe = 0; probe < 3; probe++) {
+        cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "timing %d", probe + 1);
+        sites_note_plain(id, 5e-3);
+        for (int i = 0; i < 16; i++)
+            sites_note_share(id, 1e-3);
+    }
+    cr_expect_eq(sites_time_verdict(id), TIME_OK, "sharing stays, timed no more");
+}
