@@ -71,6 +71,9 @@ int main(int argc, char **argv)
     double elapsed = MPI_Wtime() - t0, e_max;
     MPI_Reduce(&elapsed, &e_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
 
+    /* PSS divides a shared page among the ranks that map it when it is read: every rank
+     * has finished its broadcast (and mapped its table) before any rank measures */
+    MPI_Barrier(MPI_COMM_WORLD);
     long long pss[2] = {memstat_range_pss(table, n * sizeof *table), memstat_process_pss()};
     long long pss_sum[2];
     MPI_Reduce(pss, pss_sum, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
