@@ -471,7 +471,7 @@ static int time_says_fall_back(attempt *a, time_verdict mine)
         headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 1, &kind, &room, &sum) >= 0)
         return 0;
     a->why = slow >= 0 ? WHY_SLOW : WHY_TIMING;
-    if (slow >= 0 && mine == TIME_SLOW) {
+    if (slow >= 0) { /* agreed: every rank leaves its site (and the selection) to MPI */
         site_record r;
         sites_copy(a->site, &r);
         sites_mark_slow(a->site);
@@ -811,27 +811,27 @@ static int move_all(int fd, void *mem, size_t n, off_t off, int out)
     return 0;
 }
 
-/* Leaders of the nodes without the root receive the root node's segment into their own,
- * through a shared view of it. Returns an errno value (0: done, or nothing to do here). */
-static int rewrite_among_nodes(const attempt *a, const topo *t, int fd)
+/* A node leader's shared view of its segment, for the broadcast among leaders (NULL on
+ * other ranks, with one node, or when it cannot be mapped: *err says why). */
+static char *leader_view(const topo *t, int fd, size_t *len, int *err)
 {
-    if (t->nodes == 1 || t->node_rank != 0)
-        return 0;
     struct stat st;
-    if (fstat(fd, &st) != 0)
-        return errno;
-    char *view = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (view == MAP_FAILED)
-        return errno;
-    layout l;
-    layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
-    int rc = MPI_SUCCESS, from = t->node_of[a->root];
-    for (size_t done = 0; done < a->bytes && rc == MPI_SUCCESS; done += SEED_CHUNK) {
-        size_t n = a->bytes - done < SEED_CHUNK ? a->bytes - done : SEED_CHUNK;
-        rc = PMPI_Bcast(view + l.offset + done, (int)n, MPI_BYTE, from, t->leaders);
+    *err = 0, *len = 0;
+    if (t->nodes == 1 || t->node_rank != 0)
+        return NULL;
+    if (fstat(fd, &st) != 0) {
+        *err = errno;
+        return NULL;
     }
-    munmap(view, (size_t)st.st_size);
-    return rc == MPI_SUCCESS ? 0 : EIO;
+    void *view = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    *err = view == MAP_FAILED ? errno : fault_inject(FAULT_MAP);
+    if (*err) {
+        if (view != MAP_FAILED)
+            munmap(view, (size_t)st.st_size);
+        return NULL;
+    }
+    *len = (size_t)st.st_size;
+    return view;
 }
 
 /* The root changed its copy since the shared broadcast that filled every rank's, and no
@@ -839,8 +839,9 @@ static int rewrite_among_nodes(const attempt *a, const topo *t, int fd)
  * segment, which every rank of the node maps, node leaders pass it on to theirs, and every
  * rank sees the new data through the mapping it has: no new segment, no new mapping. The
  * root then drops its private pages (its mapping shows the segment again); the others copy
- * their partial pages. Returns an MPI code; *done 0 when a step failed somewhere (agreed):
- * every rank falls back to MPI_Bcast, which writes all of every buffer. */
+ * their partial pages. Every step that can fail on one rank is agreed before anyone goes on.
+ * Returns an MPI code; *done 0 when a step failed somewhere (agreed): every rank falls back
+ * to MPI_Bcast, which writes all of every buffer. */
 static int rewrite_in_place(attempt *a, int fd, int *done)
 {
     topo *t = NULL;
@@ -850,15 +851,33 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
     long long failed = !t || rc != MPI_SUCCESS;
     a->t = t;
     *done = 0;
+    size_t view_len = 0;
+    int err = 0;
+    char *view = failed ? NULL : leader_view(t, fd, &view_len, &err);
+    failed |= err != 0;
     if (!failed && is_root(a))
         failed = staged(FAULT_SEED, move_all(fd, a->buf, a->bytes, (off_t)l.offset, 1)) != 0;
-    rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm); /* the root's node has it */
-    if (rc != MPI_SUCCESS || failed)
+    /* every leader has its view, and the root's node its data */
+    rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm);
+    if (rc != MPI_SUCCESS || failed) {
+        if (view)
+            munmap(view, view_len);
         return rc;
-    failed = rewrite_among_nodes(a, t, fd) != 0;
-    if (t->nodes > 1)
-        rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm); /* every node has it */
-    if (rc != MPI_SUCCESS || failed)
+    }
+    long long unsent = 0; /* a leader's broadcast among leaders failed */
+    if (view) {
+        int from = t->node_of[a->root];
+        for (size_t off = 0; off < a->bytes && rc == MPI_SUCCESS; off += SEED_CHUNK) {
+            size_t n = a->bytes - off < SEED_CHUNK ? a->bytes - off : SEED_CHUNK;
+            rc = PMPI_Bcast(view + l.offset + off, (int)n, MPI_BYTE, from, t->leaders);
+        }
+        unsent = rc != MPI_SUCCESS;
+        rc = MPI_SUCCESS;
+        munmap(view, view_len);
+    }
+    if (t->nodes > 1) /* every node has it */
+        rc = wait_allreduce(&unsent, 1, MPI_LONG_LONG, MPI_MAX, a->comm);
+    if (rc != MPI_SUCCESS || unsent)
         return rc;
     unsigned char *buf = a->buf;
     int lost = 0;
