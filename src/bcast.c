@@ -40,9 +40,11 @@ bcast_config bcast_cfg;
  * (two pages of 4 KiB; with larger pages every broadcast makes a new node copy). */
 #define EDGE_BYTES 8192
 
-/* Scratch bytes per rank of the communicator: a headroom vote, and for node ranks a seg_ref,
- * an offset and a group leader (in that order, so that each array stays aligned). */
-#define SCRATCH_PER_RANK (sizeof(headroom_vote) + sizeof(seg_ref) + sizeof(size_t) + sizeof(int))
+/* Scratch bytes per rank of the communicator: a headroom vote, a seg_ref, an offset, a group
+ * leader and a rank's place in the votes' order (arrays of that many, in that order, so that
+ * each stays aligned; the node's ranks use the first entries of the middle three). */
+#define SCRATCH_PER_RANK                                                                      \
+    (sizeof(headroom_vote) + sizeof(seg_ref) + sizeof(size_t) + 2 * sizeof(int))
 
 
 /* Status values reduced with MPI_MAX across the communicator. */
@@ -169,6 +171,7 @@ typedef struct attempt {
     /* arrays in the topology's scratch space (no allocation per broadcast): [size] votes,
      * [node_size] the rest */
     headroom_vote *votes;
+    int *order;                  /* [size], for headroom_short */
     size_t *offsets;             /* in-page offset of every node rank's buffer */
     int *leader;                 /* node rank that makes each rank's segment */
     seg_ref *refs;               /* segments made by group leaders */
@@ -178,6 +181,7 @@ typedef struct attempt {
     const char *failed_step;
     int failed_errno;
     int lost; /* errno: mapping failed and the buffer could not be refilled */
+    int mapped; /* this rank's buffer maps the segment (its pages were not refilled privately) */
     double seed_seconds, map_seconds; /* this rank's time making and filling, and mapping */
     /* selection */
     uintptr_t call_pc;           /* the application's call (0: not captured) */
@@ -191,6 +195,7 @@ typedef struct attempt {
     int slow;                    /* a selected array whose site re-shares slower than MPI */
     int probe;                   /* all fall back so that this rank times MPI_Bcast at its site */
     int keep_fd;                 /* this rank keeps its segment open read-write (rewrite) */
+    int old_on_node;             /* a rank of the node keeps an earlier segment until mapped */
     int rewrite;                 /* agreed: the root's new data goes into the segments in place */
     why_not why;                 /* when not shared */
 } attempt;
@@ -226,15 +231,79 @@ static int my_group_leader(const attempt *a) { return a->leader[a->t->node_rank]
 static int root_is_here(const attempt *a) { return a->t->node_of[a->root] == a->t->node_index; }
 static int is_root(const attempt *a) { return a->t->rank == a->root; }
 
-/* Step 4: every node rank learns every buffer's in-page offset and its segment's maker. */
+/* The descriptor this rank keeps of its array's segment still is that segment, open for
+ * writing, and not sealed against it. */
+static int writable_segment(const region *r)
+{
+    struct stat st;
+    if (r->fd < 0 || fstat(r->fd, &st) != 0 || (unsigned long)st.st_dev != r->dev ||
+        (unsigned long)st.st_ino != r->ino || (fcntl(r->fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+        return 0;
+    int seals = fcntl(r->fd, F_GET_SEALS);
+    return seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+}
+
+/* Whether the array is this buffer alone, and mapped from an earlier broadcast's segment
+ * (not pieces from several). */
+static int shared_alone(const attempt *a, const region *r)
+{
+    return r->shared && r->base + bcast_cfg.page > (uintptr_t)a->buf &&
+           (uintptr_t)a->buf + a->bytes + bcast_cfg.page > r->base + r->bytes;
+}
+
+/* Free every page of a segment now, though mappings of it remain (where nobody will read
+ * them again). Returns 0 or an errno value. */
+static int free_segment_pages(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) == 0 ? 0
+                                                                                          : errno;
+}
+
+/* The root may free its node's earlier segment before the new one is made when it needs
+ * none of it: every page of its buffer is its own (it refilled them all), and it holds the
+ * segment open for writing. */
+static int root_can_free_old(const attempt *a, const region *r)
+{
+    long own = procmaps_private_pages(a->lay.map_start, a->lay.map_len);
+    return own >= 0 && (size_t)own == a->lay.map_len / bcast_cfg.page && writable_segment(r);
+}
+
+/* Whether this rank's array is mapped from an earlier broadcast's segment that it cannot
+ * let go of before the new copy is made: as the root, its unchanged pages are that
+ * segment's; where the array reaches beyond this buffer, other pieces may be mapped. */
+static int old_stays(const attempt *a, const region *r, int found)
+{
+    if (!found || !r->shared)
+        return 0;
+    if (!shared_alone(a, r))
+        return 1;
+    return is_root(a) && !(a->lay.map_len && root_can_free_old(a, r));
+}
+
+/* Step 4: every node rank learns every buffer's in-page offset, whether its rank keeps an
+ * earlier broadcast's segment until the new one is mapped (old_stays), and its segment's
+ * maker. */
 static int exchange_layout(attempt *a)
 {
     int n = a->t->node_size;
+    int size = a->t->size;
     a->votes = a->t->scratch;
-    a->refs = (seg_ref *)(a->votes + a->t->size);
-    a->offsets = (size_t *)(a->refs + n);
-    a->leader = (int *)(a->offsets + n);
-    int rc = wait_allgather(&a->lay.offset, a->offsets, sizeof(size_t), a->t->node);
+    a->refs = (seg_ref *)(a->votes + size);
+    a->offsets = (size_t *)(a->refs + size);
+    a->leader = (int *)(a->offsets + size);
+    a->order = a->leader + size;
+    region r;
+    int found = region_find((uintptr_t)a->buf, a->bytes, &r);
+    size_t mine = a->lay.offset << 1 | (size_t)old_stays(a, &r, found); /* offset < a page */
+    int rc = wait_allgather(&mine, a->offsets, sizeof(size_t), a->t->node);
+    a->old_on_node = 0;
+    for (int i = 0; rc == MPI_SUCCESS && i < n; i++) {
+        a->old_on_node |= (int)(a->offsets[i] & 1);
+        a->offsets[i] >>= 1;
+    }
     if (rc == MPI_SUCCESS)
         layout_groups(a->offsets, n, a->leader);
     return rc;
@@ -394,6 +463,7 @@ static int map_over_buffer(attempt *a)
             lost = seg_read(&a->own, (char *)a->buf + a->bytes - l->tail_len, l->tail_len,
                             l->offset + a->bytes - l->tail_len);
     }
+    a->mapped = rc == 0;
     unsigned long dev = 0, ino = 0;
     if (rc == 0 && seg_identity(&a->own, &dev, &ino) != 0)
         dev = ino = 0;
@@ -432,15 +502,55 @@ static uint64_t reserve_need(const attempt *a)
     return need;
 }
 
-/* Copies this node would hold at once, at most: one per segment, and the root's own pages
- * until its mapping replaces them. MPI_Bcast leaves one per rank. */
+enum { VOTE_NO_SAVING = 1, VOTE_PROBE = 2, VOTE_SLOW = 4 };
+
+/* Copies this node would hold at once, at most: one per segment, the root's own pages until
+ * its mapping replaces them, and the segment an earlier broadcast shared the array from
+ * while a rank still maps it (the root does, its unchanged pages are that segment's).
+ * MPI_Bcast leaves one per rank. Reads the votes. */
 static int node_saves(const attempt *a)
 {
     int groups = layout_group_count(a->leader, a->t->node_size);
-    return groups + root_is_here(a) <= a->t->node_size;
+    return groups + root_is_here(a) + a->old_on_node <= a->t->node_size;
 }
 
-enum { VOTE_NO_SAVING = 1, VOTE_PROBE = 2, VOTE_SLOW = 4 };
+/* Bytes of this rank's buffer that giving its pages back would free: its private pages
+ * (a receiver's only: the root keeps its data). */
+static uint64_t give_back_bytes(const attempt *a)
+{
+    if (is_root(a) || !a->lay.map_len)
+        return 0;
+    long n = procmaps_private_pages(a->lay.map_start, a->lay.map_len);
+    return n > 0 ? (uint64_t)n * bcast_cfg.page : 0;
+}
+
+/* Peak memory: a receiving rank's whole pages are about to be overwritten, by the node copy
+ * or, after a failure, by MPI: give them back before any node copy is reserved, so that no
+ * node holds its ranks' old pages and a new copy at once. Where the array was shared from an
+ * earlier segment and nothing else of it is, drop that mapping too (and its descriptor), so
+ * that the old segment goes with the last rank that holds it. (Through libc's madvise and
+ * mmap, which UCX watches, so that a registration of those pages is dropped.) The root keeps
+ * its pages until its mapping replaces them; partial first and last pages stay. */
+static void give_back_pages(attempt *a)
+{
+    region r;
+    int found = region_find((uintptr_t)a->buf, a->bytes, &r);
+    if (!a->lay.map_len)
+        return;
+    if (is_root(a)) { /* its pages are all its own: the old segment's can go (nobody else
+                       * on the node holds any of it: the layout exchange said so) */
+        if (found && shared_alone(a, &r) && !a->old_on_node && root_can_free_old(a, &r))
+            (void)free_segment_pages(r.fd); /* (its mapping stays, of private pages only) */
+        return;
+    }
+    if (found && r.shared && !old_stays(a, &r, found)) {
+        protect_remove(a->lay.map_start, a->lay.map_len); /* strict mode's read-only pages */
+        if (mem_make_private((void *)a->lay.map_start, a->lay.map_len, 0) == 0)
+            region_set_shared(r.base, 0, 0, 0);
+    } else if (madvise((void *)a->lay.map_start, a->lay.map_len, MADV_DONTNEED) != 0) {
+        log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
+    }
+}
 
 /* The time policy's word on this broadcast (MPISHM_RESHARE=auto, a selected array only). */
 static time_verdict time_policy(const attempt *a)
@@ -466,9 +576,10 @@ static int time_says_fall_back(attempt *a, time_verdict mine)
 {
     int slow = first_with(a, VOTE_SLOW), probe = first_with(a, VOTE_PROBE);
     limit_kind kind;
-    uint64_t room, sum;
+    uint64_t room, freed, sum;
     if ((slow < 0 && probe < 0) ||
-        headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 1, &kind, &room, &sum) >= 0)
+        headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 1, a->order, &kind, &room,
+                       &freed, &sum) >= 0)
         return 0;
     a->why = slow >= 0 ? WHY_SLOW : WHY_TIMING;
     if (slow >= 0) { /* agreed: every rank leaves its site (and the selection) to MPI */
@@ -484,16 +595,30 @@ static int time_says_fall_back(attempt *a, time_verdict mine)
     return 1;
 }
 
+/* Whether two nodes' ranks draw on one pool of memory (one machine: simulated nodes). */
+static int pools_span_nodes(const attempt *a)
+{
+    for (int i = 1; i < a->t->size; i++)
+        if (a->t->node_of[i] != a->t->node_of[0] && a->votes[i].machine == a->votes[0].machine)
+            return 1;
+    return 0;
+}
+
 /* Before anything is reserved, all ranks decide alike whether the copies fit: every rank
- * says what it reserves and the room its limits leave; each pool of memory must hold what
- * its ranks reserve plus MPISHM_HEADROOM. The agreement before it has made every rank's
- * given-back pages visible in those figures. The same votes carry the time policy's word.
+ * says what it reserves, what giving its buffer's pages back frees, and the room its limits
+ * leave; each pool of memory must hold what its ranks reserve, less what they give back,
+ * plus MPISHM_HEADROOM. The same votes carry the time policy's word and every node's "no
+ * saving". Where all fits, receiving ranks give their pages back, and all wait for that
+ * before any copy is reserved (across nodes too where they share a pool: simulated nodes).
  * Returns an MPI code; *fits 0 with a->why set when every rank must fall back. */
 static int agree_room(attempt *a, int *fits)
 {
     time_verdict timing = time_policy(a);
-    headroom_vote mine = {.need = reserve_need(a),
-                          .plain_need = is_root(a) ? 0 : page_table_bytes(a->bytes) + a->bytes};
+    uint64_t mine_freed = give_back_bytes(a);
+    headroom_vote mine = {.need = reserve_need(a), .give_back = mine_freed,
+                          .plain_need = is_root(a) ? 0
+                                                   : page_table_bytes(a->bytes) + a->bytes -
+                                                         mine_freed};
     headroom_probe("", &mine);
     if (fault_inject(FAULT_HEADROOM)) /* as if this rank's machine were full */
         mine.machine_room = 0;
@@ -515,22 +640,25 @@ static int agree_room(attempt *a, int *fits)
     if (time_says_fall_back(a, timing))
         return MPI_SUCCESS;
     limit_kind kind;
-    uint64_t room, sum;
-    int short_at = headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 0, &kind, &room, &sum);
+    uint64_t room, freed, sum;
+    int short_at = headroom_short(a->votes, a->t->size, bcast_cfg.headroom, 0, a->order, &kind,
+                                  &room, &freed, &sum);
     if (short_at >= 0) {
         a->why = WHY_NO_HEADROOM;
         if (a->t->rank == short_at && bcast_cfg.report)
             report_failure("headroom", ENOMEM);
         if (a->t->rank == 0)
             log_msg(1, "broadcast of %zu bytes not shared: no memory headroom on node %d (rank "
-                    "%d): %s leaves %.1f MiB, the node copies charged there need %.1f MiB and "
-                    "MPISHM_HEADROOM keeps %.1f MiB", a->bytes, a->t->node_of[short_at], short_at,
-                    limit_name[kind], (double)room / 1048576, (double)sum / 1048576,
+                    "%d): %s leaves %.1f MiB and its ranks would give back %.1f MiB, the node "
+                    "copies charged there need %.1f MiB and MPISHM_HEADROOM keeps %.1f MiB",
+                    a->bytes, a->t->node_of[short_at], short_at, limit_name[kind],
+                    (double)room / 1048576, (double)freed / 1048576, (double)sum / 1048576,
                     (double)bcast_cfg.headroom / 1048576);
         return MPI_SUCCESS;
     }
+    give_back_pages(a);
     *fits = 1;
-    return MPI_SUCCESS;
+    return pools_span_nodes(a) ? wait_barrier(a->comm) : wait_barrier(a->t->node);
 }
 
 /* Steps 4-7 with segments of one kind. Returns an MPI error code; *status is the agreed
@@ -564,7 +692,7 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
         rc = agree(a, status, MPI_MAX); /* also: every segment is seeded */
     if (rc != MPI_SUCCESS || *status != ST_OK)
         return rc;
-    /* (not a segment that its ranks keep open to rewrite: the seal would refuse that) */
+    /* (not a segment that its ranks keep open to write: the seal would refuse that) */
     int sealed = my_group_leader(a) == a->t->node_rank && !a->keep_fd ? seg_seal_writes(&a->own)
                                                                       : 0;
     if (sealed != 0)
@@ -637,40 +765,13 @@ static int written_since_shared(attempt *a, const region *r)
     return 1;
 }
 
-/* Peak memory: a receiving rank's whole pages are about to be overwritten, by the node copy
- * or, after a fallback, by MPI: a rank whose buffer is marked gives them back before the
- * agreement, so that no node ever holds its ranks' old pages and a new copy at once, and
- * so that every rank's given-back pages show in the room that any rank then measures (the
- * agreement orders them before it). Not where the communicator's cached topology says one
- * rank per node: MPI fills the buffer there, and would fault every page in again. (Through
- * libc's madvise, which UCX watches, so that a registration of those pages is dropped.) The
- * root keeps its pages until its mapping replaces them; partial first and last pages stay. */
-static void give_back_pages(const attempt *a)
-{
-    int rank = -1;
-    layout l;
-    layout_compute(&l, (uintptr_t)a->buf, a->bytes, bcast_cfg.page);
-    const topo *t = topo_cached(a->comm);
-    if (!l.map_len || (t && t->nodes == t->size) || PMPI_Comm_rank(a->comm, &rank) != MPI_SUCCESS ||
-        rank == a->root)
-        return;
-    if (madvise((void *)l.map_start, l.map_len, MADV_DONTNEED) != 0)
-        log_msg(2, "giving back the buffer's pages failed (%s)", strerror(errno));
-}
-
 /* Whether this rank's kept descriptor still is the segment its array maps, open for
  * writing, unsealed, and the broadcast that filled it was on this communicator (so that the
  * segment's ranks are this broadcast's: nobody else would see its data change). */
 static int rewritable(const attempt *a, const region *r)
 {
-    struct stat st;
     const topo *t = topo_cached(a->comm);
-    if (r->fd < 0 || !t || t->id != r->comm_id || fstat(r->fd, &st) != 0 ||
-        (unsigned long)st.st_dev != r->dev || (unsigned long)st.st_ino != r->ino ||
-        (fcntl(r->fd, F_GETFL) & O_ACCMODE) != O_RDWR)
-        return 0;
-    int seals = fcntl(r->fd, F_GET_SEALS);
-    return seals >= 0 && !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
+    return t && t->id == r->comm_id && r->one_group && writable_segment(r);
 }
 
 /* The stamp of this rank's copy when the array at buf holds, untouched, what the shared
@@ -735,8 +836,6 @@ static int agree_eligible(attempt *a, int *eligible)
         a->origin = (int)r.origin, stamp = in_place_stamp(a, &r, &rewrite);
     else if (a->bytes > 0)
         marked = select_unmarked(a);
-    if (marked && !stamp && !rewrite)
-        give_back_pages(a);
     if (a->bytes > 0 && !marked) {
         log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
         /* the report's candidates are the buffers a selection could share */
@@ -900,17 +999,23 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
  * there (the same one, or one the new buffer overlaps, below the buffer too), those writes
  * would turn its pages into private copies while the mapping still pinned the old segment,
  * and the registry would still call it shared (in strict mode MPI's writes would even
- * fault): take private pages first (local, no communication). */
-static void make_private_for_fallback(uintptr_t lo, uintptr_t hi)
+ * fault): take private pages first (local, no communication), copying only what MPI will
+ * not write (a receiver's buffer is written whole), so that no rank holds two copies. */
+static void make_private_for_fallback(const bcast_call *call)
 {
+    uintptr_t lo = call->lo, hi = call->hi;
     if (lo >= hi)
         return;
+    /* A receiver's contiguous buffer is written whole by MPI: its pages need no copy. */
+    int rank = -1, whole = call->bytes > 0 && PMPI_Comm_rank(call->comm, &rank) == MPI_SUCCESS &&
+                           rank != call->root;
     region found[16];
     size_t n, from = 0;
     do {
         n = region_overlapping(lo, hi - lo, from, found, 16);
         for (size_t i = 0; i < n; i++)
-            if (found[i].shared && unshare_region(&found[i], 1) == 0)
+            if (found[i].shared && (whole ? unshare_region_for_write(&found[i], lo, hi)
+                                          : unshare_region(&found[i], 1)) == 0)
                 region_set_shared(found[i].base, 0, 0, 0);
         from += n;
     } while (n == 16);
@@ -1001,15 +1106,15 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     static const seg_kind kinds[3][2] = {{SEG_MEMFD, SEG_POSIX}, {SEG_MEMFD, SEG_MEMFD},
                                          {SEG_POSIX, SEG_POSIX}};
     long long status = ST_FAILED;
-    /* One segment on the node, no strict mode: its ranks keep it open read-write, so that
-     * the root's next data can go into it in place (rewrite_in_place). */
-    a.keep_fd = protect_current() == PROTECT_OFF &&
-                layout_group_count(a.leader, a.t->node_size) == 1;
+    /* No strict mode: the ranks keep their segment open read-write, so that the root's next
+     * data can go into it in place (rewrite_in_place, where the node has one segment), or
+     * the root can free it before a new one is made (give_back_pages). */
+    a.keep_fd = protect_current() == PROTECT_OFF;
     int kept = -1;
     for (int k = 0; k < 2; k++) {
         rc = attempt_kind(&a, kinds[bcast_cfg.shm_kind][k], &status);
         say_why(&a);
-        if (rc == MPI_SUCCESS && status == ST_OK && a.keep_fd && !a.lost)
+        if (rc == MPI_SUCCESS && status == ST_OK && a.keep_fd && a.mapped)
             kept = a.own.fd, a.own.fd = -1; /* the registry owns it from here */
         release(&a);
         /* Only a refused open is worth a second try, with a named POSIX segment (a peer
@@ -1032,7 +1137,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         region r;
         if (region_find((uintptr_t)buf, bytes, &r))
             region_set_last(r.base, (uintptr_t)buf, bytes, a.t->id + 2 * ++a.t->shares,
-                            a.t->id, kept);
+                            a.t->id, layout_group_count(a.leader, a.t->node_size) == 1, kept);
         else if (kept >= 0)
             close(kept);
     } else if (*done) {
@@ -1045,7 +1150,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
-        make_private_for_fallback(call->lo, call->hi);
+        make_private_for_fallback(call);
     *probe = !*done && rc == MPI_SUCCESS && a.probe;
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */

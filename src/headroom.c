@@ -190,46 +190,57 @@ void headroom_probe(const char *root, headroom_vote *v)
             walk_limits(dir, top, v1, v->machine, v);
 }
 
-static int same_pool(const headroom_vote *a, const headroom_vote *b, int cgroup)
-{
-    return cgroup ? a->cgroup && a->cgroup == b->cgroup : a->machine == b->machine;
-}
-
 static uint64_t room_of(const headroom_vote *v, int cgroup)
 {
     return cgroup ? v->cgroup_room : v->machine_room;
 }
 
-/* Each pool that some rank reserves in is judged once, by the least room any of its ranks
- * saw: O(n) per reserving rank, so O(nodes * n) in all. */
 static uint64_t need_of(const headroom_vote *v, int plain) { return plain ? v->plain_need : v->need; }
 
-int headroom_short(const headroom_vote *v, int n, uint64_t margin, int plain, limit_kind *kind,
-                   uint64_t *room, uint64_t *sum)
+static uint64_t pool_of(const headroom_vote *v, int cgroup) { return cgroup ? v->cgroup : v->machine; }
+
+typedef struct { const headroom_vote *v; int cgroup; } pool_order;
+
+/* By pool, then by rank: the same order on every rank. */
+static int by_pool(const void *x, const void *y, void *arg)
 {
-    for (int j = 0; j < n; j++) {
-        if (!need_of(&v[j], plain))
-            continue;
-        for (int cg = 0; cg <= 1; cg++) {
-            if (cg && !v[j].cgroup)
-                continue;
-            int seen = 0, tightest = -1;
-            uint64_t need = 0;
-            for (int i = 0; i < n && !seen; i++) {
-                if (!same_pool(&v[i], &v[j], cg))
-                    continue;
-                seen = i < j && need_of(&v[i], plain); /* judged with that earlier rank */
-                need += need_of(&v[i], plain);
-                if (room_of(&v[i], cg) != UINT64_MAX &&
-                    (tightest < 0 || room_of(&v[i], cg) < room_of(&v[tightest], cg)))
-                    tightest = i;
+    const pool_order *o = arg;
+    int i = *(const int *)x, j = *(const int *)y;
+    uint64_t a = pool_of(&o->v[i], o->cgroup), b = pool_of(&o->v[j], o->cgroup);
+    return a != b ? (a > b) - (a < b) : (i > j) - (i < j);
+}
+
+/* Each pool is judged once, by the least room any of its ranks saw: the ranks sorted by
+ * pool, O(n log n). */
+int headroom_short(const headroom_vote *v, int n, uint64_t margin, int plain, int *order,
+                   limit_kind *kind, uint64_t *room, uint64_t *given, uint64_t *sum)
+{
+    for (int cg = 0; cg <= 1; cg++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (!cg || v[i].cgroup)
+                order[m++] = i;
+        pool_order o = {v, cg};
+        qsort_r(order, (size_t)m, sizeof *order, by_pool, &o);
+        for (int start = 0, end; start < m; start = end) {
+            uint64_t pool = pool_of(&v[order[start]], cg), need = 0, freed = 0;
+            int tightest = -1;
+            for (end = start; end < m && pool_of(&v[order[end]], cg) == pool; end++) {
+                const headroom_vote *r = &v[order[end]];
+                need += need_of(r, plain);
+                freed += plain ? 0 : r->give_back;
+                if (room_of(r, cg) != UINT64_MAX &&
+                    (tightest < 0 || room_of(r, cg) < room_of(&v[tightest], cg)))
+                    tightest = order[end];
             }
-            if (seen || tightest < 0)
+            if (!need || tightest < 0)
                 continue;
             uint64_t have = room_of(&v[tightest], cg);
+            *room = have;
+            have = have > UINT64_MAX - freed ? UINT64_MAX : have + freed;
             if (have < margin || need > have - margin) {
                 *kind = cg ? (limit_kind)v[tightest].cgroup_kind : LIMIT_MEMAVAILABLE;
-                *room = have;
+                *given = freed;
                 *sum = need;
                 return tightest;
             }

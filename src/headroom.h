@@ -34,6 +34,7 @@ typedef struct headroom_vote {
     uint64_t cgroup_limit;  /* that limit in bytes, for the message */
     uint64_t need;          /* bytes this rank is about to reserve (segments, page tables) */
     uint64_t plain_need;    /* bytes MPI_Bcast would fault in on this rank instead */
+    uint64_t give_back;     /* bytes this rank frees before it reserves (its old pages) */
     int32_t cgroup_kind;    /* limit_kind of cgroup_room */
     int32_t flags;          /* the caller's own, passed along */
 } headroom_vote;
@@ -43,10 +44,11 @@ typedef struct headroom_vote {
 void headroom_probe(const char *root, headroom_vote *v);
 
 /* The verdict on n votes, the same on every rank that holds the same n votes: -1 when every
- * pool has room for what is reserved in it (plain_need instead of need with `plain`) plus
- * `margin`, otherwise the index of a vote whose pool has not, with *kind its binding limit,
- * *room the room it reported and *sum what its pool's ranks need. */
-int headroom_short(const headroom_vote *v, int n, uint64_t margin, int plain, limit_kind *kind,
-                   uint64_t *room, uint64_t *sum);
+ * pool has room for what is reserved in it, less what its ranks give back first (with
+ * `plain`: plain_need, nothing given back) plus `margin`, otherwise the index of a vote whose
+ * pool has not, with *kind its binding limit, *room the room it reported, *freed what its
+ * ranks give back and *sum what they need. `order`: room for n ints (work space). */
+int headroom_short(const headroom_vote *v, int n, uint64_t margin, int plain, int *order,
+                   limit_kind *kind, uint64_t *room, uint64_t *freed, uint64_t *sum);
 
 #endif

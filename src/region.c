@@ -148,7 +148,7 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
 }
 
 int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
-                    uint64_t comm_id, int fd)
+                    uint64_t comm_id, int one_group, int fd)
 {
     int rc = MPISHM_ENOTMARKED;
     pthread_mutex_lock(&lock);
@@ -156,6 +156,7 @@ int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
     if (i < count && items[i].base == base) {
         region *r = &items[i];
         r->last_buf = buf, r->last_bytes = bytes, r->stamp = stamp, r->comm_id = comm_id;
+        r->one_group = one_group;
         drop_fd(r);
         if (fd >= 0 && kept_fds < REGION_FDS_MAX)
             r->fd = fd, kept_fds++, fd = -1;

@@ -26,6 +26,7 @@ typedef struct region {
     size_t last_bytes;
     uint64_t stamp;
     uint64_t comm_id; /* its communicator's topology id (topo.h) */
+    int one_group;    /* its node had one segment (every rank at one in-page offset) */
     int site; /* sites.h id of the broadcast that selected it (MPISHM_SITES, AUTO), else -1 */
     /* a read-write descriptor of that broadcast's segment, kept so that a root's new data
      * can be written into it in place (closed with the region or its sharing), -1: none */
@@ -61,11 +62,11 @@ int region_find(uintptr_t addr, size_t bytes, region *out);
 int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino);
 
 /* Record the shared broadcast that just filled the array at `base`: its buffer, bytes,
- * stamp and communicator (region.last_*, stamp, comm_id), and the descriptor `fd` of its segment (-1: none), which the
+ * stamp, communicator and layout (region.last_*, stamp, comm_id, one_group), and the descriptor `fd` of its segment (-1: none), which the
  * registry then owns and closes with the array (or at once, when REGION_FDS_MAX are kept
  * already, or the array is not marked). Returns 0 or MPISHM_ENOTMARKED. */
 int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
-                    uint64_t comm_id, int fd);
+                    uint64_t comm_id, int one_group, int fd);
 
 /* Copy into out[] up to `max` arrays that overlap [start, start+len), skipping the first
  * `skip` of them (address order). Returns how many were copied. */

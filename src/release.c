@@ -39,6 +39,31 @@ int unshare_region(const region *r, int keep)
     return mem_make_private((void *)l.map_start, l.map_len, keep) ? MPISHM_ESYSTEM : 0;
 }
 
+int unshare_region_for_write(const region *r, uintptr_t lo, uintptr_t hi)
+{
+    if (!r->shared)
+        return 0;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    layout l;
+    layout_compute(&l, r->base, r->bytes, page);
+    if (l.map_len == 0)
+        return 0;
+    uintptr_t start = l.map_start, end = l.map_start + l.map_len;
+    /* the whole pages of [lo, hi) inside the mapped range: written anew, not kept */
+    uintptr_t dlo = (lo + page - 1) & ~(uintptr_t)(page - 1), dhi = hi & ~(uintptr_t)(page - 1);
+    dlo = dlo < start ? start : dlo > end ? end : dlo;
+    dhi = dhi > end ? end : dhi < dlo ? dlo : dhi;
+    protect_remove(start, l.map_len);
+    int rc = 0;
+    if (dlo > start)
+        rc |= mem_make_private((void *)start, dlo - start, 1);
+    if (dhi > dlo)
+        rc |= mem_make_private((void *)dlo, dhi - dlo, 0);
+    if (end > dhi)
+        rc |= mem_make_private((void *)dhi, end - dhi, 1);
+    return rc ? MPISHM_ESYSTEM : 0;
+}
+
 int retire_selected(uintptr_t start, size_t len)
 {
     region r[16];

@@ -9,6 +9,10 @@
  * `keep` is set. Returns 0 or MPISHM_ESYSTEM. */
 int unshare_region(const region *r, int keep);
 
+/* The same where MPI is about to write [lo, hi) on this rank (a receiver's buffer): its
+ * whole pages are not kept, the rest of the array is. */
+int unshare_region_for_write(const region *r, uintptr_t lo, uintptr_t hi);
+
 /* Make room in [start, start+len) for a new array: the arrays there that were selected
  * without a mark (MPISHM_SITES, MPISHM_AUTO) are unshared (content kept) and forgotten.
  * Returns 0, or MPISHM_EOVERLAP when a marked array is there (nothing is changed then). */

@@ -192,23 +192,35 @@ void seg_close(segment *s)
     errno = saved;
 }
 
-int mem_make_private(void *addr, size_t len, int keep)
+/* Content is kept through a bounce buffer of at most this much at a time, so that making an
+ * array private never holds a second whole copy of it. */
+#define KEEP_CHUNK ((size_t)16 << 20)
+
+static int make_anonymous(void *addr, size_t len)
 {
-    void *copy = NULL;
-    if (keep) {
-        copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (copy == MAP_FAILED)
-            return errno;
-        memcpy(copy, addr, len);
-    }
     void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS,
                    -1, 0);
-    int rc = p == MAP_FAILED ? errno : 0;
-    if (copy) {
+    return p == MAP_FAILED ? errno : 0;
+}
+
+int mem_make_private(void *addr, size_t len, int keep)
+{
+    if (!keep || len == 0)
+        return make_anonymous(addr, len);
+    size_t chunk = len < KEEP_CHUNK ? len : KEEP_CHUNK; /* (len is whole pages, so is chunk) */
+    char *copy = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED)
+        return errno;
+    int rc = 0;
+    for (size_t done = 0; done < len && rc == 0; done += chunk) {
+        size_t n = len - done < chunk ? len - done : chunk;
+        char *at = (char *)addr + done;
+        memcpy(copy, at, n);
+        rc = make_anonymous(at, n);
         if (rc == 0)
-            memcpy(addr, copy, len);
-        munmap(copy, len);
+            memcpy(at, copy, n);
     }
+    munmap(copy, chunk);
     return rc;
 }
 

@@ -118,36 +118,66 @@ static headroom_vote vote(uint64_t machine, uint64_t mroom, uint64_t cgroup, uin
 Test(headroom, verdict_sums_what_one_pool_reserves)
 {
     const uint64_t none = UINT64_MAX;
+    int order[4];
     limit_kind kind;
-    uint64_t room, sum;
+    uint64_t room, freed, sum;
     /* two nodes of two ranks, each node's leader reserving 100 MiB, in its own cgroup */
     headroom_vote v[4] = {vote(1, none, 11, 300 * MiB, 100 * MiB), vote(2, none, 22, 150 * MiB, 100 * MiB),
                           vote(1, none, 11, 290 * MiB, 0), vote(2, none, 22, 140 * MiB, 0)};
-    cr_expect_eq(headroom_short(v, 4, 32 * MiB, 0, &kind, &room, &sum), -1);
+    cr_expect_eq(headroom_short(v, 4, 32 * MiB, 0, order, &kind, &room, &freed, &sum), -1);
     /* a margin of 64 MiB: node 2's cgroup (the least room its ranks saw: 140 MiB) is short */
-    cr_expect_eq(headroom_short(v, 4, 64 * MiB, 0, &kind, &room, &sum), 3);
+    cr_expect_eq(headroom_short(v, 4, 64 * MiB, 0, order, &kind, &room, &freed, &sum), 3);
     cr_expect_eq(room, 140 * MiB);
     cr_expect_eq(sum, 100 * MiB);
     cr_expect_eq(kind, LIMIT_V1);
     /* simulated nodes: one machine, one cgroup, two reservations that each fit alone */
     headroom_vote s[4] = {vote(1, none, 11, 250 * MiB, 100 * MiB), vote(1, none, 11, 250 * MiB, 100 * MiB),
                           vote(1, none, 11, 250 * MiB, 0), vote(1, none, 11, 250 * MiB, 0)};
-    cr_expect_eq(headroom_short(s, 4, 64 * MiB, 0, &kind, &room, &sum), 0);
+    cr_expect_eq(headroom_short(s, 4, 64 * MiB, 0, order, &kind, &room, &freed, &sum), 0);
     cr_expect_eq(sum, 200 * MiB);
     /* the machine's MemAvailable counts too */
     headroom_vote m[2] = {vote(1, 120 * MiB, 0, none, 100 * MiB), vote(1, 500 * MiB, 0, none, 0)};
-    cr_expect_eq(headroom_short(m, 2, 32 * MiB, 0, &kind, &room, &sum), 0);
+    cr_expect_eq(headroom_short(m, 2, 32 * MiB, 0, order, &kind, &room, &freed, &sum), 0);
     cr_expect_eq(kind, LIMIT_MEMAVAILABLE);
     /* nothing known, nothing reserved: no verdict against */
     headroom_vote u[2] = {vote(1, none, 0, none, 100 * MiB), vote(1, 0, 0, none, 0)};
-    cr_expect_eq(headroom_short(u, 2, 32 * MiB, 0, &kind, &room, &sum), 1,
+    cr_expect_eq(headroom_short(u, 2, 32 * MiB, 0, order, &kind, &room, &freed, &sum), 1,
                  "a rank that saw no room at all stops it");
     headroom_vote z[2] = {vote(1, none, 0, none, 100 * MiB), vote(1, none, 0, none, 0)};
-    cr_expect_eq(headroom_short(z, 2, 32 * MiB, 0, &kind, &room, &sum), -1);
+    cr_expect_eq(headroom_short(z, 2, 32 * MiB, 0, order, &kind, &room, &freed, &sum), -1);
     /* what MPI_Bcast would need instead: judged alike, from plain_need */
     headroom_vote p[2] = {vote(1, 300 * MiB, 0, none, 100 * MiB), vote(1, 300 * MiB, 0, none, 0)};
     p[0].plain_need = 0, p[1].plain_need = 280 * MiB;
-    cr_expect_eq(headroom_short(p, 2, 32 * MiB, 0, &kind, &room, &sum), -1, "the copy fits");
-    cr_expect_eq(headroom_short(p, 2, 32 * MiB, 1, &kind, &room, &sum), 0, "MPI_Bcast's does not");
+    cr_expect_eq(headroom_short(p, 2, 32 * MiB, 0, order, &kind, &room, &freed, &sum), -1, "the copy fits");
+    cr_expect_eq(headroom_short(p, 2, 32 * MiB, 1, order, &kind, &room, &freed, &sum), 0, "MPI_Bcast's does not");
     cr_expect_eq(sum, 280 * MiB);
+}
+
+/* What ranks give back before reserving counts as room: 4 ranks of one cgroup whose tables
+ * are resident (300 MiB each given back by the 3 receivers), a 300 MiB node copy, 100 MiB
+ * of room: fits; without the pages given back it would not. Many pools, many ranks: each
+ * pool judged once. */
+Test(headroom, pages_given_back_count_and_many_pools)
+{
+    const uint64_t none = UINT64_MAX;
+    int order[4];
+    limit_kind kind;
+    uint64_t room, freed, sum;
+    headroom_vote v[4];
+    for (int i = 0; i < 4; i++)
+        v[i] = vote(1, none, 11, 100 * MiB, i == 0 ? 300 * MiB : 0), v[i].give_back = i ? 300 * MiB : 0;
+    cr_expect_eq(headroom_short(v, 4, 64 * MiB, 0, order, &kind, &room, &freed, &sum), -1);
+    for (int i = 1; i < 4; i++)
+        v[i].give_back = 0;
+    cr_expect_eq(headroom_short(v, 4, 64 * MiB, 0, order, &kind, &room, &freed, &sum), 0);
+    enum { N = 20000, PER_NODE = 64 };
+    static headroom_vote many[N];
+    static int work[N];
+    for (int i = 0; i < N; i++) /* block placement: node i / 64, a cgroup each */
+        many[i] = vote(100 + (uint64_t)i / PER_NODE, none, 1000 + (uint64_t)i / PER_NODE,
+                       200 * MiB, i % PER_NODE == 0 ? 100 * MiB : MiB);
+    cr_expect_eq(headroom_short(many, N, 32 * MiB, 0, work, &kind, &room, &freed, &sum), -1);
+    many[N - 1].cgroup_room = 150 * MiB; /* the last node: 100 + 63 MiB + 32 > 150 */
+    cr_expect_eq(headroom_short(many, N, 32 * MiB, 0, work, &kind, &room, &freed, &sum), N - 1);
+    cr_expect_eq(sum, 100 * MiB + (uint64_t)(N - 1 - (N - 1) / PER_NODE * PER_NODE) * MiB);
 }
