@@ -231,6 +231,10 @@ static int my_group_leader(const attempt *a) { return a->leader[a->t->node_rank]
 static int root_is_here(const attempt *a) { return a->t->node_of[a->root] == a->t->node_index; }
 static int is_root(const attempt *a) { return a->t->rank == a->root; }
 
+/* The root alone on its node: its own buffer is that node's copy, sent to the other nodes'
+ * leaders as it is; no segment there (one would be a second copy). */
+static int lone_root(const attempt *a) { return a->t->node_size == 1 && is_root(a); }
+
 /* The descriptor this rank keeps of its array's segment still is that segment, open for
  * writing, and not sealed against it. */
 static int writable_segment(const region *r)
@@ -321,7 +325,7 @@ static int needs_view(const attempt *a)
 /* Step 5, first half: group leaders make and reserve their segment. */
 static void create_segment(attempt *a, seg_kind kind)
 {
-    if (my_group_leader(a) != a->t->node_rank)
+    if (my_group_leader(a) != a->t->node_rank || lone_root(a))
         return;
     int rc = staged(FAULT_CREATE, seg_create(&a->own, kind, a->lay.seg_size));
     if (rc) {
@@ -384,7 +388,9 @@ static int seed(attempt *a)
     if (is_root(a)) {
         if (fault_inject(FAULT_KILL)) /* a rank killed in the middle of a broadcast */
             raise(SIGKILL);
-        int err = staged(FAULT_SEED, seg_write(primary_of(a), a->buf, a->bytes, a->offsets[0]));
+        int err = lone_root(a) ? 0
+                               : staged(FAULT_SEED, seg_write(primary_of(a), a->buf, a->bytes,
+                                                              a->offsets[0]));
         if (err)
             fail(a, ST_FAILED, "seed", err);
     }
@@ -392,7 +398,7 @@ static int seed(attempt *a)
         if (root_is_here(a))
             rc = wait_barrier(t->node); /* the leader sends nothing before the root's copy */
         if (rc == MPI_SUCCESS && t->node_rank == 0) {
-            char *data = (char *)a->own.map + a->offsets[0];
+            char *data = lone_root(a) ? (char *)a->buf : (char *)a->own.map + a->offsets[0];
             int from = t->node_of[a->root];
             for (size_t done = 0; done < a->bytes && rc == MPI_SUCCESS; done += SEED_CHUNK) {
                 size_t n = a->bytes - done < SEED_CHUNK ? a->bytes - done : SEED_CHUNK;
@@ -496,6 +502,8 @@ static uint64_t page_table_bytes(size_t len) { return (uint64_t)(len / 4096 + 1)
 static uint64_t reserve_need(const attempt *a)
 {
     int me = a->t->node_rank;
+    if (lone_root(a))
+        return 0;
     uint64_t need = page_table_bytes(a->lay.map_len);
     if (my_group_leader(a) == me)
         need += seg_size_of(a, me) + (needs_view(a) ? page_table_bytes(seg_size_of(a, me)) : 0);
@@ -510,6 +518,8 @@ enum { VOTE_NO_SAVING = 1, VOTE_PROBE = 2, VOTE_SLOW = 4 };
  * MPI_Bcast leaves one per rank. Reads the votes. */
 static int node_saves(const attempt *a)
 {
+    if (a->t->node_size == 1 && root_is_here(a)) /* lone_root: its buffer only */
+        return 1;
     int groups = layout_group_count(a->leader, a->t->node_size);
     return groups + root_is_here(a) + a->old_on_node <= a->t->node_size;
 }
@@ -633,8 +643,9 @@ static int agree_room(attempt *a, int *fits)
         a->why = WHY_NO_SAVING;
         if (a->t->rank == 0)
             log_msg(1, "broadcast of %zu bytes not shared: node %d would hold more copies "
-                    "at once than MPI_Bcast leaves (its buffers lie at as many in-page "
-                    "offsets as it has ranks)", a->bytes, a->t->node_of[crowded]);
+                    "at once than MPI_Bcast leaves (its segments, one per in-page offset of "
+                    "its ranks' buffers, the root's own pages and an earlier segment still "
+                    "mapped would outnumber its ranks)", a->bytes, a->t->node_of[crowded]);
         return MPI_SUCCESS;
     }
     if (time_says_fall_back(a, timing))
@@ -693,6 +704,8 @@ static int attempt_kind(attempt *a, seg_kind kind, long long *status)
     if (rc != MPI_SUCCESS || *status != ST_OK)
         return rc;
     /* (not a segment that its ranks keep open to write: the seal would refuse that) */
+    if (lone_root(a)) /* its buffer is the copy: nothing to seal or map */
+        return MPI_SUCCESS;
     int sealed = my_group_leader(a) == a->t->node_rank && !a->keep_fd ? seg_seal_writes(&a->own)
                                                                       : 0;
     if (sealed != 0)
@@ -787,7 +800,12 @@ static uint64_t in_place_stamp(const attempt *a, const region *r, uint64_t *rewr
     if (!r->shared || !r->stamp || r->last_buf != (uintptr_t)a->buf || r->last_bytes != a->bytes ||
         2 * bcast_cfg.page > EDGE_BYTES || !l.map_len || r->shared_bytes != l.map_len)
         return 0;
-    long written = procmaps_private_pages(l.map_start, l.map_len);
+    /* every page present, as the segment's or as this rank's own: memory mapped over the
+     * buffer behind the library's back (an application's mmap) and never touched would show
+     * neither */
+    long file = 0, written = procmaps_page_kinds(l.map_start, l.map_len, &file);
+    if (written < 0 || (size_t)(written + file) != l.map_len / bcast_cfg.page)
+        return 0;
     int root = 0;
     PMPI_Comm_rank(a->comm, &root);
     root = root == a->root;

@@ -156,7 +156,14 @@ int procmaps_readable(uintptr_t start, uintptr_t end) { return scan_maps(start, 
  * page of a file or of shared memory. A written page of a private file mapping is anonymous. */
 long procmaps_private_pages(uintptr_t start, size_t len)
 {
+    long file;
+    return procmaps_page_kinds(start, len, &file);
+}
+
+long procmaps_page_kinds(uintptr_t start, size_t len, long *file)
+{
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *file = 0;
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -173,6 +180,7 @@ long procmaps_private_pages(uintptr_t start, size_t len)
         for (size_t i = 0; i < n; i++) {
             uint64_t e = entries[i];
             found += ((e >> 63) & 1 || (e >> 62) & 1) && !((e >> 61) & 1);
+            *file += ((e >> 63) & 1) && ((e >> 61) & 1);
         }
         done += n;
     }

@@ -37,4 +37,8 @@ int procmaps_in_ranges(const procmaps_range *r, size_t n, uintptr_t start, uintp
  * /proc/self/pagemap cannot be read. */
 long procmaps_private_pages(uintptr_t start, size_t len);
 
+/* The same, and in *file the pages present in memory as pages of a file or of shared
+ * memory (a segment's, for a copy-on-write mapping of one; not written since). */
+long procmaps_page_kinds(uintptr_t start, size_t len, long *file);
+
 #endif
