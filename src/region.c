@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mpishm_internal.h"
@@ -22,10 +24,14 @@ static int kept_fds; /* descriptors held by items, under the lock */
 
 size_t region_count(void) { return __atomic_load_n(&published_count, __ATOMIC_RELAXED); }
 
+/* (An application that closed the descriptor and reused its number keeps its file.) */
 static void drop_fd(region *r)
 {
+    struct stat st;
     if (r->fd >= 0) {
-        close(r->fd);
+        if (fstat(r->fd, &st) == 0 && (unsigned long)st.st_dev == r->fd_dev &&
+            (unsigned long)st.st_ino == r->fd_ino)
+            close(r->fd);
         kept_fds--;
     }
     r->fd = -1;
@@ -158,8 +164,15 @@ int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
         r->last_buf = buf, r->last_bytes = bytes, r->stamp = stamp, r->comm_id = comm_id;
         r->one_group = one_group;
         drop_fd(r);
-        if (fd >= 0 && kept_fds < REGION_FDS_MAX)
-            r->fd = fd, kept_fds++, fd = -1;
+        struct stat st;
+        if (fd >= 0 && kept_fds < REGION_FDS_MAX && fstat(fd, &st) == 0) {
+            /* high, out of the way of numbers an application counts on */
+            int high = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+            if (high >= 0)
+                close(fd), fd = high;
+            r->fd = fd, r->fd_dev = (unsigned long)st.st_dev, r->fd_ino = (unsigned long)st.st_ino;
+            kept_fds++, fd = -1;
+        }
         rc = 0;
     }
     pthread_mutex_unlock(&lock);

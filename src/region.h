@@ -31,6 +31,7 @@ typedef struct region {
     /* a read-write descriptor of that broadcast's segment, kept so that a root's new data
      * can be written into it in place (closed with the region or its sharing), -1: none */
     int fd;
+    unsigned long fd_dev, fd_ino; /* what fd was when kept: closed only if it still is */
 } region;
 
 /* Descriptors kept at most, over all arrays: past them, arrays are shared afresh each time. */
