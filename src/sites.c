@@ -3,6 +3,7 @@
 #include "sites.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "log.h"
@@ -190,24 +191,24 @@ void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, si
     pthread_mutex_unlock(&lock);
 }
 
-void sites_mark_written(int id)
-{
-    if (id < 0)
-        return;
-    pthread_mutex_lock(&lock);
-    sites[id].written = 1;
-    pthread_mutex_unlock(&lock);
-}
-
-int sites_is_written(int id)
+/* The flag at `offset` in site id's record: set when `set`, and its value (0 for -1). */
+static int site_flag(int id, size_t offset, int set)
 {
     if (id < 0)
         return 0;
     pthread_mutex_lock(&lock);
-    int written = sites[id].written;
+    int *flag = (int *)((char *)&sites[id] + offset);
+    if (set)
+        *flag = 1;
+    int value = *flag;
     pthread_mutex_unlock(&lock);
-    return written;
+    return value;
 }
+
+void sites_mark_written(int id) { site_flag(id, offsetof(site_record, written), 1); }
+int sites_is_written(int id) { return site_flag(id, offsetof(site_record, written), 0); }
+void sites_mark_slow(int id) { site_flag(id, offsetof(site_record, slow), 1); }
+int sites_is_slow(int id) { return site_flag(id, offsetof(site_record, slow), 0); }
 
 void sites_note_share(int id, double seconds)
 {
@@ -260,25 +261,6 @@ void sites_copy(int id, site_record *out)
     pthread_mutex_lock(&lock);
     *out = sites[id];
     pthread_mutex_unlock(&lock);
-}
-
-void sites_mark_slow(int id)
-{
-    if (id < 0)
-        return;
-    pthread_mutex_lock(&lock);
-    sites[id].slow = 1;
-    pthread_mutex_unlock(&lock);
-}
-
-int sites_is_slow(int id)
-{
-    if (id < 0)
-        return 0;
-    pthread_mutex_lock(&lock);
-    int slow = sites[id].slow;
-    pthread_mutex_unlock(&lock);
-    return slow;
 }
 
 size_t sites_snapshot(site_record *out, size_t max)
