@@ -277,13 +277,12 @@ static int root_can_free_old(const attempt *a, const region *r)
 
 /* Whether this rank's array is mapped from an earlier broadcast's segment that it cannot
  * let go of before the new copy is made: as the root, its unchanged pages are that
- * segment's; where the array reaches beyond this buffer, other pieces may be mapped. */
+ * segment's. (An array that reaches beyond this buffer, broadcast in pieces, is not
+ * counted: the rest of it, shared, saves more than the piece's old segment costs.) */
 static int old_stays(const attempt *a, const region *r, int found)
 {
-    if (!found || !r->shared)
+    if (!found || !shared_alone(a, r))
         return 0;
-    if (!shared_alone(a, r))
-        return 1;
     return is_root(a) && !(a->lay.map_len && root_can_free_old(a, r));
 }
 
