@@ -656,7 +656,8 @@ static int agree_room(attempt *a, int *fits)
     if (short_at >= 0) {
         a->why = WHY_NO_HEADROOM;
         if (a->t->rank == short_at && bcast_cfg.report)
-            report_failure("headroom", ENOMEM);
+            report_headroom(limit_name[kind], a->t->node_of[short_at], room, freed, sum,
+                            bcast_cfg.headroom);
         if (a->t->rank == 0)
             log_msg(1, "broadcast of %zu bytes not shared: no memory headroom on node %d (rank "
                     "%d): %s leaves %.1f MiB and its ranks would give back %.1f MiB, the node "

@@ -60,6 +60,19 @@ void report_outcome(MPI_Comm comm, int shared, why_not why, size_t bytes)
     pthread_mutex_unlock(&lock);
 }
 
+void report_headroom(const char *limit, int node, unsigned long long room,
+                     unsigned long long given_back, unsigned long long needed,
+                     unsigned long long margin)
+{
+    pthread_mutex_lock(&lock);
+    wire_headroom *h = &counted.headroom;
+    h->times++;
+    snprintf(h->limit, sizeof h->limit, "%s", limit);
+    h->node = node, h->room = room, h->given_back = given_back, h->needed = needed;
+    h->margin = margin;
+    pthread_mutex_unlock(&lock);
+}
+
 void report_failure(const char *stage, int err)
 {
     pthread_mutex_lock(&lock);
@@ -483,6 +496,12 @@ static void add_summary(job_report *j, const rank_summary *r)
     j->seconds = r->seconds > j->seconds ? r->seconds : j->seconds;
     j->seed_seconds = r->seed_seconds > j->seed_seconds ? r->seed_seconds : j->seed_seconds;
     j->map_seconds = r->map_seconds > j->map_seconds ? r->map_seconds : j->map_seconds;
+    if (r->headroom.times) {
+        unsigned long times = j->headroom.times + r->headroom.times;
+        if (!j->headroom.times || r->rank < j->headroom_rank)
+            j->headroom = r->headroom, j->headroom_rank = r->rank;
+        j->headroom.times = times;
+    }
     node_figures *nf = &j->node[r->node];
     if (!nf->nranks)
         snprintf(nf->host, sizeof nf->host, "%s", r->host);

@@ -15,6 +15,12 @@ void report_call(MPI_Comm comm, int below_threshold);
 /* The outcome of a large broadcast (counted like report_call). */
 void report_outcome(MPI_Comm comm, int shared, why_not why, size_t bytes);
 
+/* This rank's pool of memory had no room for a node copy (its tightest limit `limit`, the
+ * room it left, what its ranks would give back, what they needed, the margin kept). */
+void report_headroom(const char *limit, int node, unsigned long long room,
+                     unsigned long long given_back, unsigned long long needed,
+                     unsigned long long margin);
+
 /* A step that failed on this rank ("create", "open", ..., "mpi"), with its errno (or MPI
  * error code for "mpi"). */
 void report_failure(const char *stage, int err);

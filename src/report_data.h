@@ -39,6 +39,14 @@ typedef struct wire_violation {
     wire_frame marked, writer;
 } wire_violation;
 
+/* The latest "no memory headroom" a rank saw, with its figures (times 0: none). */
+typedef struct wire_headroom {
+    unsigned long times;
+    char limit[32];
+    int node;
+    unsigned long long room, given_back, needed, margin;
+} wire_headroom;
+
 typedef struct wire_failure {
     char stage[16];
     int err;
@@ -53,6 +61,7 @@ typedef struct rank_summary {
     unsigned long not_shared[WHY_COUNT];
     unsigned long long bytes_shared;
     double seconds, seed_seconds, map_seconds;
+    wire_headroom headroom;
     int nsites, narrays, nviolations, nfailures;
 } rank_summary;
 
@@ -97,6 +106,8 @@ typedef struct job_report {
     int nsites;
     merged_failure *failures;
     int nfailures;
+    wire_headroom headroom; /* the lowest rank's that saw one; times summed over ranks */
+    int headroom_rank;
     struct { int rank; wire_violation v; } *violations;
     int nviolations;
     int *rank_lists; /* storage of the ranks lists above */

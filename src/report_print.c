@@ -104,9 +104,21 @@ static void json_job(FILE *out, const job_report *j)
         json_ints(out, f->ranks, f->nranks);
         fprintf(out, ", \"count\": %lu}", f->f.count);
     }
-    fprintf(out, "%s],\n    \"arrays_shared\": %d, \"saved_bytes\": %llu, "
+    fprintf(out, "%s],\n    \"headroom\": ", j->nfailures ? "\n    " : "");
+    const wire_headroom *h = &j->headroom;
+    if (h->times) {
+        fprintf(out, "{\"times\": %lu, \"rank\": %d, \"node\": %d, \"limit\": ", h->times,
+                j->headroom_rank, h->node);
+        json_string(out, h->limit);
+        fprintf(out, ", \"room_bytes\": %llu, \"given_back_bytes\": %llu, "
+                     "\"needed_bytes\": %llu, \"margin_bytes\": %llu}",
+                h->room, h->given_back, h->needed, h->margin);
+    } else {
+        fputs("null", out);
+    }
+    fprintf(out, ",\n    \"arrays_shared\": %d, \"saved_bytes\": %llu, "
                  "\"saved_bytes_measured\": %llu,\n",
-            j->nfailures ? "\n    " : "", arrays(j), saved(j, 0), saved(j, 1));
+            arrays(j), saved(j, 0), saved(j, 1));
     fprintf(out, "    \"seconds\": %.6f, \"seed_seconds\": %.6f, \"map_seconds\": %.6f\n  },\n",
             j->seconds, j->seed_seconds, j->map_seconds);
 }
@@ -282,6 +294,14 @@ static void table_job(FILE *out, const job_report *j)
     for (int k = 0; k < WHY_COUNT; k++)
         if (j->not_shared[k])
             fprintf(out, "  not shared    %lu: %s\n", j->not_shared[k], why_text[k]);
+    const wire_headroom *h = &j->headroom;
+    char c[32], d[32];
+    if (h->times)
+        fprintf(out, "  no headroom   %lu time(s); on node %d (rank %d) %s left %s, its ranks "
+                     "would give back %s, the node copies needed %s, MPISHM_HEADROOM %s\n",
+                h->times, h->node, j->headroom_rank, h->limit, human(h->room, a, sizeof a),
+                human(h->given_back, b, sizeof b), human(h->needed, c, sizeof c),
+                human(h->margin, d, sizeof d));
     for (int i = 0; i < j->nfailures; i++) {
         const merged_failure *f = &j->failures[i];
         fprintf(out, "  failure       %s: %s, %lu time(s), rank(s)", f->f.stage,
