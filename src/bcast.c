@@ -838,6 +838,7 @@ typedef struct eligibility {
     long long neg_slow;               /* any rank: its site re-shares slower than MPI */
     long long stamp, neg_stamp;       /* every rank's copy in place, and all the same stamp */
     long long rewrite, neg_rewrite;   /* every segment can take the root's new data in place */
+    long long neg_timing;             /* any rank: its site is to be timed, or found slow */
 } eligibility;
 
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
@@ -866,7 +867,8 @@ static int agree_eligible(attempt *a, int *eligible)
                      -(long long)a->written, -(long long)a->unselectable,
                      fault_inject(FAULT_MPI) ? -1 : 0, -(long long)a->slow, (long long)(stamp >> 1),
                      -(long long)(stamp >> 1), (long long)(rewrite >> 1),
-                     -(long long)(rewrite >> 1)};
+                     -(long long)(rewrite >> 1),
+                     -(long long)(marked && rewrite && time_policy(a) != TIME_OK)};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
     int rc = wait_allreduce(&v, sizeof v / sizeof(long long), MPI_LONG_LONG, MPI_MIN, a->comm);
@@ -875,7 +877,10 @@ static int agree_eligible(attempt *a, int *eligible)
     int same_bytes = v.bytes == -v.neg_bytes;
     *eligible = rc == MPI_SUCCESS && v.marked == 1 && same_bytes;
     a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
-    a->rewrite = *eligible && !a->in_place && v.rewrite != 0 && v.rewrite == -v.neg_rewrite;
+    /* (a rewrite moves data: where a site is to be timed or was slow, the whole path, whose
+     * room vote decides that, runs instead) */
+    a->rewrite = *eligible && !a->in_place && v.rewrite != 0 && v.rewrite == -v.neg_rewrite &&
+                 !v.neg_timing;
     a->why = !same_bytes || v.bytes == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
              : v.neg_written ? WHY_WRITTEN
              : v.neg_slow ? WHY_SLOW
@@ -955,8 +960,7 @@ static char *leader_view(const topo *t, int fd, size_t *len, int *err)
  * other rank changed its own (in_place_stamp): the root writes its data into its node's
  * segment, which every rank of the node maps, node leaders pass it on to theirs, and every
  * rank sees the new data through the mapping it has: no new segment, no new mapping. The
- * root then drops its private pages (its mapping shows the segment again); the others copy
- * their partial pages. Every step that can fail on one rank is agreed before anyone goes on.
+ * others copy their partial pages. Every step that can fail on one rank is agreed before anyone goes on.
  * Returns an MPI code; *done 0 when a step failed somewhere (agreed): every rank falls back
  * to MPI_Bcast, which writes all of every buffer. */
 static int rewrite_in_place(attempt *a, int fd, int *done)
@@ -998,9 +1002,11 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
         return rc;
     unsigned char *buf = a->buf;
     int lost = 0;
-    if (is_root(a)) {
-        (void)madvise((void *)l.map_start, l.map_len, MADV_DONTNEED);
-    } else {
+    /* The root keeps its pages: it refills them (dropped, every page of its next refill would
+     * fault and copy the segment's: 4.6 -> 47.5 ms for 64 MiB here); its node then holds
+     * its copy and the segment, one more than the node's copy alone, as many as MPI_Bcast
+     * leaves on two ranks and fewer on more. */
+    if (!is_root(a)) {
         lost = move_all(fd, buf, l.head_len, (off_t)l.offset, 0);
         if (!lost)
             lost = move_all(fd, buf + a->bytes - l.tail_len, l.tail_len,

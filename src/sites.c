@@ -232,7 +232,7 @@ time_verdict sites_time_verdict(int id)
     pthread_mutex_lock(&lock);
     const site_record *r = &sites[id];
     time_verdict v = r->shares_timed < 2                            ? TIME_OK
-                     : r->probes == 0                                 ? TIME_PROBE
+                     : r->probe_warming || r->probes == 0             ? TIME_PROBE
                      : r->share_seconds > 1.05 * r->plain_seconds     ? TIME_SLOW
                      : r->probes < 3 && r->shares_since >= 4UL << (r->probes - 1) ? TIME_PROBE
                                                                         : TIME_OK;
@@ -246,10 +246,15 @@ void sites_note_plain(int id, double seconds)
         return;
     pthread_mutex_lock(&lock);
     site_record *r = &sites[id];
-    if (r->probes == 0 || seconds < r->plain_seconds)
-        r->plain_seconds = seconds;
-    r->probes++;
-    r->shares_since = 0;
+    if (!r->probe_warming) { /* the first of a pair: it paid for faulting the pages in */
+        r->probe_warming = 1;
+    } else {
+        if (r->probes == 0 || seconds < r->plain_seconds)
+            r->plain_seconds = seconds;
+        r->probes++;
+        r->probe_warming = 0;
+        r->shares_since = 0;
+    }
     pthread_mutex_unlock(&lock);
 }
 

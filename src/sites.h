@@ -51,7 +51,8 @@ typedef struct site_record {
     double share_seconds;            /* the fastest shared broadcast that moved data here */
     unsigned long shares_timed;      /* how many were timed */
     double plain_seconds;            /* the fastest MPI_Bcast timed in their place, 0: none yet */
-    int probes;                      /* MPI_Bcasts timed so far */
+    int probes;                      /* MPI_Bcasts timed so far (the second of each pair) */
+    int probe_warming;               /* the first of a pair ran: its pages were faulted in */
     unsigned long shares_since;      /* shared broadcasts since the last of them */
     int nbuffers;
     struct { uintptr_t addr; size_t bytes; unsigned char candidate, shared; } buffers[SITE_BUFFERS];
@@ -85,8 +86,10 @@ void sites_note_share(int id, double seconds);
 /* What the times of site `id` say: TIME_OK (share), TIME_PROBE (time one MPI_Bcast in the
  * place of a shared one: call sites_note_plain with it; asked again until a time comes),
  * TIME_SLOW (sharing was slower by more than 5 per cent). Only a site that moved data twice
- * is timed. One timing can be noise: while sharing looks faster, MPI_Bcast is timed again
- * after 4, then 8 more shared broadcasts, and the fastest of each side is compared. */
+ * is timed, by two MPI_Bcasts in a row: the first faults the buffer's pages in (they were
+ * the segment's), the second is what MPI_Bcast costs the program. One timing can be noise:
+ * while sharing looks faster, MPI_Bcast is timed again after 4, then 8 more shared
+ * broadcasts, and the fastest of each side is compared. */
 typedef enum { TIME_OK, TIME_PROBE, TIME_SLOW } time_verdict;
 time_verdict sites_time_verdict(int id);
 
