@@ -267,12 +267,25 @@ static int free_segment_pages(int fd)
 }
 
 /* The root may free its node's earlier segment before the new one is made when it needs
- * none of it: every page of its buffer is its own (it refilled them all), and it holds the
- * segment open for writing. */
+ * none of it: every page of its buffer is its own (it refilled them all), it holds the
+ * segment open for writing, and the segment's other ranks, this communicator's, are about
+ * to have their copies written anew. */
+static int root_may_free(const void *buf, size_t bytes, MPI_Comm comm, const region *r)
+{
+    layout l;
+    layout_compute(&l, (uintptr_t)buf, bytes, bcast_cfg.page);
+    const topo *t = topo_cached(comm);
+    /* the segment holds this buffer's data alone, and its ranks are this communicator's */
+    if (!l.map_len || !r->shared || r->last_buf != (uintptr_t)buf || r->last_bytes != bytes ||
+        !t || t->id != r->comm_id)
+        return 0;
+    long own = procmaps_private_pages(l.map_start, l.map_len);
+    return own >= 0 && (size_t)own == l.map_len / bcast_cfg.page && writable_segment(r);
+}
+
 static int root_can_free_old(const attempt *a, const region *r)
 {
-    long own = procmaps_private_pages(a->lay.map_start, a->lay.map_len);
-    return own >= 0 && (size_t)own == a->lay.map_len / bcast_cfg.page && writable_segment(r);
+    return root_may_free(a->buf, a->bytes, a->comm, r);
 }
 
 /* Whether this rank's array is mapped from an earlier broadcast's segment that it cannot
@@ -1019,20 +1032,41 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
     return MPI_SUCCESS;
 }
 
+/* A root whose buffer is all its own pages (it refilled every one) needs nothing of the
+ * segment its array was shared from: free that segment's pages now (the receivers let go of
+ * theirs as MPI writes them), so that a fallback holds no more than MPI_Bcast does. */
+static void free_refilled_segment(const bcast_call *call)
+{
+    region r;
+    /* then the pages become anonymous memory, 2 MiB at a time (segment.c), so that the array
+     * is private in every sense, as after any fallback */
+    if (call->bytes && region_find((uintptr_t)call->buf, call->bytes, &r) &&
+        root_may_free(call->buf, call->bytes, call->comm, &r) && free_segment_pages(r.fd) == 0 &&
+        unshare_region(&r, 1) == 0)
+        region_set_shared(r.base, 0, 0, 0);
+}
+
 /* MPI_Bcast is about to write [lo, hi) itself. If an earlier broadcast shared an array
  * there (the same one, or one the new buffer overlaps, below the buffer too), those writes
  * would turn its pages into private copies while the mapping still pinned the old segment,
  * and the registry would still call it shared (in strict mode MPI's writes would even
  * fault): take private pages first (local, no communication), copying only what MPI will
  * not write (a receiver's buffer is written whole), so that no rank holds two copies. */
-static void make_private_for_fallback(const bcast_call *call)
+static void make_private_for_fallback(const bcast_call *call, int agreed)
 {
     uintptr_t lo = call->lo, hi = call->hi;
     if (lo >= hi)
         return;
+    int rank = -1;
+    if (PMPI_Comm_rank(call->comm, &rank) != MPI_SUCCESS)
+        return;
+    if (rank == call->root) { /* MPI only reads the root's buffer: its mapping can stay */
+        if (agreed) /* every rank passed this byte count, contiguous: all written anew */
+            free_refilled_segment(call);
+        return;
+    }
     /* A receiver's contiguous buffer is written whole by MPI: its pages need no copy. */
-    int rank = -1, whole = call->bytes > 0 && PMPI_Comm_rank(call->comm, &rank) == MPI_SUCCESS &&
-                           rank != call->root;
+    int whole = call->bytes > 0;
     region found[16];
     size_t n, from = 0;
     do {
@@ -1174,7 +1208,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
-        make_private_for_fallback(call);
+        make_private_for_fallback(call, eligible || a.why == WHY_TIMING || a.why == WHY_SLOW ||
+                                            a.why == WHY_NO_HEADROOM || a.why == WHY_NO_SAVING);
     *probe = !*done && rc == MPI_SUCCESS && a.probe;
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */

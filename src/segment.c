@@ -193,8 +193,9 @@ void seg_close(segment *s)
 }
 
 /* Content is kept through a bounce buffer of at most this much at a time, so that making an
- * array private never holds a second whole copy of it. */
-#define KEEP_CHUNK ((size_t)16 << 20)
+ * array private never holds a second copy of it (anonymous mappings made one after the
+ * other merge into one). */
+#define KEEP_CHUNK ((size_t)2 << 20)
 
 static int make_anonymous(void *addr, size_t len)
 {

@@ -72,7 +72,7 @@ int seg_identity(const segment *s, unsigned long *dev, unsigned long *ino);
 void seg_close(segment *s);
 
 /* Replace the pages [addr, addr+len) (page aligned) by private anonymous memory, keeping
- * their content when `keep` is set (through a bounce buffer of 16 MiB at most, never a
+ * their content when `keep` is set (through a bounce buffer of 2 MiB at most, never a
  * second whole copy). Releases this rank's reference to a segment. */
 int mem_make_private(void *addr, size_t len, int keep);
 
