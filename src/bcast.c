@@ -1124,7 +1124,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         if (*done) {
             region_set_shared(r.base, r.shared_bytes, r.dev, r.ino); /* one more shared */
             if (a.origin != ORIGIN_MARK)
-                sites_note_share(site, PMPI_Wtime() - start);
+                sites_note_share(site, PMPI_Wtime() - start, bytes);
             if (a.t->rank == 0)
                 log_msg(2, "broadcast of %zu bytes: the root's new data went into the node "
                         "copies in place", bytes);
@@ -1202,7 +1202,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         a.t->shares++;
     }
     if (*done && !a.lost && a.origin != ORIGIN_MARK) /* what sharing costs at this site */
-        sites_note_share(site, PMPI_Wtime() - start);
+        sites_note_share(site, PMPI_Wtime() - start, bytes);
     if (*done && a.t->rank == 0)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);

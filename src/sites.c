@@ -210,12 +210,18 @@ int sites_is_written(int id) { return site_flag(id, offsetof(site_record, writte
 void sites_mark_slow(int id) { site_flag(id, offsetof(site_record, slow), 1); }
 int sites_is_slow(int id) { return site_flag(id, offsetof(site_record, slow), 0); }
 
-void sites_note_share(int id, double seconds)
+void sites_note_share(int id, double seconds, size_t bytes)
 {
     if (id < 0)
         return;
     pthread_mutex_lock(&lock);
     site_record *r = &sites[id];
+    if (r->timed_bytes != bytes) {
+        r->timed_bytes = bytes;
+        r->shares_timed = r->shares_since = 0;
+        r->probes = r->probe_warming = 0;
+        r->plain_seconds = 0;
+    }
     if (r->shares_timed == 0 || seconds < r->share_seconds)
         r->share_seconds = seconds;
     r->shares_timed++;

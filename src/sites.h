@@ -49,6 +49,7 @@ typedef struct site_record {
     int written;                     /* a buffer selected here was written after being shared */
     int slow;                        /* sharing here was slower than MPI_Bcast: left to MPI */
     double share_seconds;            /* the fastest shared broadcast that moved data here */
+    size_t timed_bytes;              /* of this size (another size starts the timing anew) */
     unsigned long shares_timed;      /* how many were timed */
     double plain_seconds;            /* the fastest MPI_Bcast timed in their place, 0: none yet */
     int probes;                      /* MPI_Bcasts timed so far (the second of each pair) */
@@ -78,10 +79,11 @@ void sites_mark_written(int id);
 /* Whether sites_mark_written was called for `id` (0 for -1). */
 int sites_is_written(int id);
 
-/* Time (MPISHM_RESHARE=auto): a shared broadcast from site `id` that moved data (a new node
- * copy, or the root's new data into the old one; not one whose data was in place) took
- * `seconds` on this rank. */
-void sites_note_share(int id, double seconds);
+/* Time (MPISHM_RESHARE=auto): a shared broadcast of `bytes` from site `id` that moved data
+ * (a new node copy, or the root's new data into the old one; not one whose data was in
+ * place) took `seconds` on this rank. A site whose size changes (a buffer that grows) is
+ * timed anew: one size's timings say nothing of another's. */
+void sites_note_share(int id, double seconds, size_t bytes);
 
 /* What the times of site `id` say: TIME_OK (share), TIME_PROBE (time one MPI_Bcast in the
  * place of a shared one: call sites_note_plain with it; asked again until a time comes),

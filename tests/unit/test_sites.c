@@ -147,9 +147,9 @@ Test(sites, time_verdicts)
     int sel, id = sites_lookup(&a, &sel);
     cr_expect_eq(sites_time_verdict(-1), TIME_OK);
     cr_expect_eq(sites_time_verdict(id), TIME_OK, "never shared");
-    sites_note_share(id, 2e-3);
+    sites_note_share(id, 2e-3, 1 << 20);
     cr_expect_eq(sites_time_verdict(id), TIME_OK, "shared once: a table kept, not timed");
-    sites_note_share(id, 1e-3);
+    sites_note_share(id, 1e-3, 1 << 20);
     cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "moved data twice: time MPI_Bcast");
     cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "asked again until a time comes");
     sites_note_plain(id, 9e-3); /* the first of the pair faulted the pages in: not counted */
@@ -157,15 +157,15 @@ Test(sites, time_verdicts)
     sites_note_plain(id, 0.99e-3);
     cr_expect_eq(sites_time_verdict(id), TIME_OK, "1 ms against 0.99 ms: within 5 per cent");
     for (int i = 0; i < 3; i++) {
-        sites_note_share(id, 1e-3);
+        sites_note_share(id, 1e-3, 1 << 20);
         cr_expect_eq(sites_time_verdict(id), TIME_OK, "%d shares since the timing", i + 1);
     }
-    sites_note_share(id, 1e-3);
+    sites_note_share(id, 1e-3, 1 << 20);
     cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "4 shares since: time it again");
     sites_note_plain(id, 9e-3);
     sites_note_plain(id, 2e-3); /* slower this time: the fastest, 0.99 ms, is kept */
     for (int i = 0; i < 8; i++)
-        sites_note_share(id, 1e-3);
+        sites_note_share(id, 1e-3, 1 << 20);
     cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "8 shares since the second timing");
     sites_note_plain(id, 9e-3);
     sites_note_plain(id, 0.9e-3); /* 1 ms > 1.05 * 0.9 ms */
@@ -184,15 +184,19 @@ Test(sites, timing_stops_after_three)
 {
     callstack a = stack_of(1, (uintptr_t)0x2000);
     int sel, id = sites_lookup(&a, &sel);
-    sites_note_share(id, 1e-3);
-    sites_note_share(id, 1e-3);
+    sites_note_share(id, 1e-3, 1 << 20);
+    sites_note_share(id, 1e-3, 1 << 20);
     for (int probe = 0; probe < 3; probe++) {
         cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "timing %d", probe + 1);
         sites_note_plain(id, 5e-3);
         cr_expect_eq(sites_time_verdict(id), TIME_PROBE, "timing %d, its second", probe + 1);
         sites_note_plain(id, 5e-3);
         for (int i = 0; i < 16; i++)
-            sites_note_share(id, 1e-3);
+            sites_note_share(id, 1e-3, 1 << 20);
     }
     cr_expect_eq(sites_time_verdict(id), TIME_OK, "sharing stays, timed no more");
+    sites_note_share(id, 1e-3, 4 << 20);
+    cr_expect_eq(sites_time_verdict(id), TIME_OK, "another size: timed anew, once it moves twice");
+    sites_note_share(id, 1e-3, 4 << 20);
+    cr_expect_eq(sites_time_verdict(id), TIME_PROBE);
 }
