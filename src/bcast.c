@@ -1105,6 +1105,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         a.call_pc = stack.n ? stack.pc[0] : 0;
     }
     int rank = -1;
+    const topo *known = topo_cached(comm); /* waits spin where the node has a core per rank */
+    wait_spin_only(known && !known->crowded);
     int rc = agree_eligible(&a, &eligible);
     if (rc == MPI_SUCCESS && a.in_place) { /* nothing to copy: the data is there */
         rc = resend_edges(&a);
@@ -1137,6 +1139,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     }
     if (rc == MPI_SUCCESS && eligible)
         rc = topo_get(comm, SCRATCH_PER_RANK, &a.t);
+    if (a.t)
+        wait_spin_only(!a.t->crowded);
     if (rc == MPI_SUCCESS && eligible && !a.t) { /* no topology: every rank falls back */
         a.why = WHY_FAILED;
         if (bcast_cfg.report)

@@ -151,6 +151,8 @@ int topo_get(MPI_Comm comm, size_t scratch_per_rank, topo **out)
         log_msg(1, "out of memory for the topology of a communicator: not shared");
         return MPI_SUCCESS;
     }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    t->crowded = cpus > 0 && t->node_size > cpus;
     pthread_mutex_lock(&lock);
     t->next = all, all = t;
     pthread_mutex_unlock(&lock);

@@ -18,6 +18,7 @@ typedef struct topo {
     int nodes;
     uint64_t id;       /* the same on every rank of comm, random: tells communicators apart */
     uint64_t shares;   /* shared broadcasts on comm so far (the same on every rank) */
+    int crowded;       /* this node has more of comm's ranks than online CPUs */
     int *node_of;      /* [size]: node index of each rank of comm */
     void *scratch;     /* size * scratch_per_rank bytes for the caller's exchanges */
     struct topo *next;

@@ -7,6 +7,10 @@
 #define SPIN_SECONDS 100e-6
 #define MAX_SLEEP_NS 250000L
 
+static __thread int spin_only;
+
+void wait_spin_only(int spin) { spin_only = spin; }
+
 int wait_request(MPI_Request *req)
 {
     double start = PMPI_Wtime();
@@ -16,7 +20,7 @@ int wait_request(MPI_Request *req)
         if (rc != MPI_SUCCESS || done)
             return rc;
         double waited = PMPI_Wtime() - start;
-        if (waited < SPIN_SECONDS)
+        if (spin_only || waited < SPIN_SECONDS)
             continue;
         long ns = (long)(waited * 1e9 / 8);
         struct timespec pause = {0, ns < MAX_SLEEP_NS ? ns : MAX_SLEEP_NS};

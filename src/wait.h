@@ -17,6 +17,11 @@
  * Returns MPI's code. */
 int wait_request(MPI_Request *req);
 
+/* Whether this thread's waits only spin, from now on: where the node has no more ranks than
+ * CPUs, a sleeping rank takes nobody's core and only wakes late (a 1 MiB table refilled on
+ * 2 ranks: 0.32 ms a broadcast sleeping, 0.15 ms spinning). */
+void wait_spin_only(int spin);
+
 /* MPI_Barrier, MPI_Allreduce (in place) and MPI_Allgather (of `bytes` bytes per rank)
  * through wait_request. */
 int wait_barrier(MPI_Comm comm);
