@@ -192,7 +192,7 @@ typedef struct attempt {
     int site;                    /* sites.h id of the call, -1 when not captured */
     int written;                 /* a selected array was written since it was shared */
     int in_place;                /* agreed: every rank's copy is untouched since it was shared */
-    int slow;                    /* a selected array whose site re-shares slower than MPI */
+    int slow;                    /* a selected array whose site shares slower than MPI_Bcast */
     int probe;                   /* all fall back so that this rank times MPI_Bcast at its site */
     int keep_fd;                 /* this rank keeps its segment open read-write (rewrite) */
     int old_on_node;             /* a rank of the node keeps an earlier segment until mapped */
@@ -591,7 +591,7 @@ static int first_with(const attempt *a, int flag)
     return -1;
 }
 
-/* Where the ranks' votes say a selected site's re-sharing is slower than MPI_Bcast, or is
+/* Where the ranks' votes say a selected site's sharing is slower than MPI_Bcast, or is
  * to be timed against it, every rank falls back (only where MPI_Bcast's own copies fit:
  * memory comes first). Returns 1 when they do. */
 static int time_says_fall_back(attempt *a, time_verdict mine)
@@ -828,7 +828,7 @@ static uint64_t in_place_stamp(const attempt *a, const region *r, uint64_t *rewr
 }
 
 /* A selected array whose site (this call's, or the one that selected it) was found to
- * re-share slower than MPI_Bcast goes back to MPI: private again, no longer selected. */
+ * share slower than MPI_Bcast goes back to MPI: private again, no longer selected. */
 static int left_slow(attempt *a, const region *r)
 {
     if (r->origin == ORIGIN_MARK || (!sites_is_slow(a->site) && !sites_is_slow(r->site)))
@@ -848,7 +848,7 @@ typedef struct eligibility {
     long long neg_written;            /* any rank: its selection was written */
     long long neg_unselectable;       /* any rank: a stack, or not private memory */
     long long neg_fault;              /* any rank: an injected MPI error */
-    long long neg_slow;               /* any rank: its site re-shares slower than MPI */
+    long long neg_slow;               /* any rank: its site shares slower than MPI_Bcast */
     long long stamp, neg_stamp;       /* every rank's copy in place, and all the same stamp */
     long long rewrite, neg_rewrite;   /* every segment can take the root's new data in place */
     long long neg_timing;             /* any rank: its site is to be timed, or found slow */

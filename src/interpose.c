@@ -46,7 +46,7 @@ static inline int watched(void *buf, size_t watch, int site, int rc)
     return rc;
 }
 
-/* The MPI_Bcast that a selected site's re-sharing is compared with. */
+/* The MPI_Bcast that a selected site's sharing is compared with. */
 static int timed(int probe, int site, int rc, double start)
 {
     if (probe && rc == MPI_SUCCESS) /* (a testing aid can make it look instantaneous) */
