@@ -255,17 +255,6 @@ static int shared_alone(const attempt *a, const region *r)
            (uintptr_t)a->buf + a->bytes + bcast_cfg.page > r->base + r->bytes;
 }
 
-/* Free every page of a segment now, though mappings of it remain (where nobody will read
- * them again). Returns 0 or an errno value. */
-static int free_segment_pages(int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return errno;
-    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) == 0 ? 0
-                                                                                          : errno;
-}
-
 /* The root may free its node's earlier segment before the new one is made when it needs
  * none of it: every page of its buffer is its own (it refilled them all), it holds the
  * segment open for writing, and the segment's other ranks, this communicator's, are about
@@ -562,7 +551,7 @@ static void give_back_pages(attempt *a)
     if (is_root(a)) { /* its pages are all its own: the old segment's can go (nobody else
                        * on the node holds any of it: the layout exchange said so) */
         if (found && shared_alone(a, &r) && !a->old_on_node && root_can_free_old(a, &r))
-            (void)free_segment_pages(r.fd); /* (its mapping stays, of private pages only) */
+            (void)fd_free_pages(r.fd); /* (its mapping stays, of private pages only) */
         return;
     }
     if (found && r.shared && !old_stays(a, &r, found)) {
@@ -931,21 +920,6 @@ static int resend_edges(attempt *a)
     return rc;
 }
 
-/* pread and pwrite of a whole range, or an errno value. */
-static int move_all(int fd, void *mem, size_t n, off_t off, int out)
-{
-    char *p = mem;
-    while (n > 0) {
-        ssize_t k = out ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? errno : EIO;
-        p += k, off += k, n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* A node leader's shared view of its segment, for the broadcast among leaders (NULL on
  * other ranks, with one node, or when it cannot be mapped: *err says why). */
 static char *leader_view(const topo *t, int fd, size_t *len, int *err)
@@ -990,7 +964,7 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
     char *view = failed ? NULL : leader_view(t, fd, &view_len, &err);
     failed |= err != 0;
     if (!failed && is_root(a))
-        failed = staged(FAULT_SEED, move_all(fd, a->buf, a->bytes, (off_t)l.offset, 1)) != 0;
+        failed = staged(FAULT_SEED, fd_transfer(fd, a->buf, a->bytes, l.offset, 1)) != 0;
     /* every leader has its view, and the root's node its data */
     rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm);
     if (rc != MPI_SUCCESS || failed) {
@@ -1020,10 +994,10 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
      * its copy and the segment, one more than the node's copy alone, as many as MPI_Bcast
      * leaves on two ranks and fewer on more. */
     if (!is_root(a)) {
-        lost = move_all(fd, buf, l.head_len, (off_t)l.offset, 0);
+        lost = fd_transfer(fd, buf, l.head_len, l.offset, 0);
         if (!lost)
-            lost = move_all(fd, buf + a->bytes - l.tail_len, l.tail_len,
-                            (off_t)(l.offset + a->bytes - l.tail_len), 0);
+            lost = fd_transfer(fd, buf + a->bytes - l.tail_len, l.tail_len,
+                               l.offset + a->bytes - l.tail_len, 0);
     }
     if (lost) /* nothing to fall back on: the data went out; as map_over_buffer's refill */
         return PMPI_Comm_call_errhandler(a->comm, MPI_ERR_NO_MEM) == MPI_SUCCESS ? MPI_ERR_NO_MEM
@@ -1041,7 +1015,7 @@ static void free_refilled_segment(const bcast_call *call)
     /* then the pages become anonymous memory, 2 MiB at a time (segment.c), so that the array
      * is private in every sense, as after any fallback */
     if (call->bytes && region_find((uintptr_t)call->buf, call->bytes, &r) &&
-        root_may_free(call->buf, call->bytes, call->comm, &r) && free_segment_pages(r.fd) == 0 &&
+        root_may_free(call->buf, call->bytes, call->comm, &r) && fd_free_pages(r.fd) == 0 &&
         unshare_region(&r, 1) == 0)
         region_set_shared(r.base, 0, 0, 0);
 }

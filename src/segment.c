@@ -122,8 +122,9 @@ int seg_map_shared(segment *s, int writable)
 }
 
 /* pread and pwrite move at most 0x7ffff000 bytes per call, and may move less. */
-static int transfer(int fd, char *mem, size_t n, size_t off, int out)
+int fd_transfer(int fd, void *buf, size_t n, size_t off, int out)
 {
+    char *mem = buf;
     while (n > 0) {
         ssize_t k = out ? pwrite(fd, mem, n, (off_t)off) : pread(fd, mem, n, (off_t)off);
         if (k < 0 && errno == EINTR)
@@ -135,14 +136,23 @@ static int transfer(int fd, char *mem, size_t n, size_t off, int out)
     return 0;
 }
 
+int fd_free_pages(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) == 0 ? 0
+                                                                                          : errno;
+}
+
 int seg_write(const segment *s, const void *src, size_t n, size_t off)
 {
-    return transfer(s->fd, (char *)src, n, off, 1);
+    return fd_transfer(s->fd, (void *)src, n, off, 1);
 }
 
 int seg_read(const segment *s, void *dst, size_t n, size_t off)
 {
-    return transfer(s->fd, dst, n, off, 0);
+    return fd_transfer(s->fd, dst, n, off, 0);
 }
 
 int seg_seal_writes(segment *s)

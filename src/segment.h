@@ -71,6 +71,14 @@ int seg_identity(const segment *s, unsigned long *dev, unsigned long *ino);
  * seg_map_private keep the memory alive. */
 void seg_close(segment *s);
 
+/* pread (out 0) or pwrite (out 1) all n bytes at offset off of descriptor fd, across short
+ * transfers and EINTR. Returns 0 or an errno value (EIO for an end of file). */
+int fd_transfer(int fd, void *buf, size_t n, size_t off, int out);
+
+/* Free every page of the segment open as fd now, though mappings of it remain (where
+ * nobody will read them again). Returns 0 or an errno value. */
+int fd_free_pages(int fd);
+
 /* Replace the pages [addr, addr+len) (page aligned) by private anonymous memory, keeping
  * their content when `keep` is set (through a bounce buffer of 2 MiB at most, never a
  * second whole copy). Releases this rank's reference to a segment. */
