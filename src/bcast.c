@@ -196,6 +196,8 @@ typedef struct attempt {
     int probe;                   /* all fall back so that this rank times MPI_Bcast at its site */
     int keep_fd;                 /* this rank keeps its segment open read-write (rewrite) */
     int old_on_node;             /* a rank of the node keeps an earlier segment until mapped */
+    int same_last;               /* agreed: every rank's buffer is what one shared broadcast
+                                  * filled last, so its segment maps this buffer alone */
     int rewrite;                 /* agreed: the root's new data goes into the segments in place */
     why_not why;                 /* when not shared */
 } attempt;
@@ -285,7 +287,7 @@ static int old_stays(const attempt *a, const region *r, int found)
 {
     if (!found || !shared_alone(a, r))
         return 0;
-    return is_root(a) && !(a->lay.map_len && root_can_free_old(a, r));
+    return is_root(a) && !(a->lay.map_len && a->same_last && root_can_free_old(a, r));
 }
 
 /* Step 4: every node rank learns every buffer's in-page offset, whether its rank keeps an
@@ -550,7 +552,8 @@ static void give_back_pages(attempt *a)
         return;
     if (is_root(a)) { /* its pages are all its own: the old segment's can go (nobody else
                        * on the node holds any of it: the layout exchange said so) */
-        if (found && shared_alone(a, &r) && !a->old_on_node && root_can_free_old(a, &r))
+        if (found && shared_alone(a, &r) && !a->old_on_node && a->same_last &&
+            root_can_free_old(a, &r))
             (void)fd_free_pages(r.fd); /* (its mapping stays, of private pages only) */
         return;
     }
@@ -841,6 +844,7 @@ typedef struct eligibility {
     long long stamp, neg_stamp;       /* every rank's copy in place, and all the same stamp */
     long long rewrite, neg_rewrite;   /* every segment can take the root's new data in place */
     long long neg_timing;             /* any rank: its site is to be timed, or found slow */
+    long long last, neg_last;         /* every buffer last filled by one shared broadcast */
 } eligibility;
 
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
@@ -848,13 +852,16 @@ static int agree_eligible(attempt *a, int *eligible)
 {
     region r;
     int marked = a->bytes > 0 && region_find((uintptr_t)a->buf, a->bytes, &r);
-    uint64_t stamp = 0, rewrite = 0;
+    uint64_t stamp = 0, rewrite = 0, last = 0;
     if (marked && written_since_shared(a, &r))
         marked = 0;
     else if (marked && left_slow(a, &r))
         marked = 0;
     else if (marked)
-        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r, &rewrite);
+        a->origin = (int)r.origin, stamp = in_place_stamp(a, &r, &rewrite),
+        /* (also where this rank's own mapping failed and it kept a private copy: it maps
+         * nothing of that segment then) */
+        last = r.last_buf == (uintptr_t)a->buf && r.last_bytes == a->bytes ? r.stamp : 0;
     else if (a->bytes > 0)
         marked = select_unmarked(a);
     if (a->bytes > 0 && !marked) {
@@ -870,7 +877,8 @@ static int agree_eligible(attempt *a, int *eligible)
                      fault_inject(FAULT_MPI) ? -1 : 0, -(long long)a->slow, (long long)(stamp >> 1),
                      -(long long)(stamp >> 1), (long long)(rewrite >> 1),
                      -(long long)(rewrite >> 1),
-                     -(long long)(marked && rewrite && time_policy(a) != TIME_OK)};
+                     -(long long)(marked && rewrite && time_policy(a) != TIME_OK),
+                     (long long)(last >> 1), -(long long)(last >> 1)};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
     int rc = wait_allreduce(&v, sizeof v / sizeof(long long), MPI_LONG_LONG, MPI_MIN, a->comm);
@@ -879,6 +887,7 @@ static int agree_eligible(attempt *a, int *eligible)
     int same_bytes = v.bytes == -v.neg_bytes;
     *eligible = rc == MPI_SUCCESS && v.marked == 1 && same_bytes;
     a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
+    a->same_last = *eligible && v.last != 0 && v.last == -v.neg_last;
     /* (a rewrite moves data: where a site is to be timed or was slow, the whole path, whose
      * room vote decides that, runs instead) */
     a->rewrite = *eligible && !a->in_place && v.rewrite != 0 && v.rewrite == -v.neg_rewrite &&
@@ -1035,7 +1044,8 @@ static void make_private_for_fallback(const bcast_call *call, int agreed)
     if (PMPI_Comm_rank(call->comm, &rank) != MPI_SUCCESS)
         return;
     if (rank == call->root) { /* MPI only reads the root's buffer: its mapping can stay */
-        if (agreed) /* every rank passed this byte count, contiguous: all written anew */
+        /* every rank's buffer is what the segment holds, and MPI writes all of it anew */
+        if (agreed)
             free_refilled_segment(call);
         return;
     }
@@ -1186,8 +1196,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
                 bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
-        make_private_for_fallback(call, eligible || a.why == WHY_TIMING || a.why == WHY_SLOW ||
-                                            a.why == WHY_NO_HEADROOM || a.why == WHY_NO_SAVING);
+        make_private_for_fallback(call, a.same_last);
     *probe = !*done && rc == MPI_SUCCESS && a.probe;
     int shared = *done && !a.lost;
     if (!shared && a.implicit) /* selected by this call only to be shared */
