@@ -537,6 +537,22 @@ static uint64_t give_back_bytes(const attempt *a)
     return n > 0 ? (uint64_t)n * bcast_cfg.page : 0;
 }
 
+/* A root whose pages are all its own frees its node's old segment, which every other rank
+ * of the node is letting go of (or lets go of it in a fallback, unshare): its pages go at
+ * once, a hole punched through the root's descriptor (its mapping stays, of private pages
+ * only). Where that fails the root lets go of its own hold instead (its pages copied into
+ * anonymous memory, 2 MiB at a time, its descriptor closed), so that the segment goes with
+ * the node's last rank to let go, and no more is held than the peak count said. */
+static void free_old_segment(const region *r, int unshare)
+{
+    int err = staged(FAULT_PUNCH, fd_free_pages(r->fd));
+    if (err)
+        log_msg(2, "freeing the node's earlier copy of the array at %p failed (%s): this "
+                "rank lets go of it", (void *)r->base, strerror(err));
+    if ((err || unshare) && unshare_region(r, 1) == 0)
+        region_set_shared(r->base, 0, 0, 0);
+}
+
 /* Peak memory: a receiving rank's whole pages are about to be overwritten, by the node copy
  * or, after a failure, by MPI: give them back before any node copy is reserved, so that no
  * node holds its ranks' old pages and a new copy at once. Where the array was shared from an
@@ -554,7 +570,7 @@ static void give_back_pages(attempt *a)
                        * on the node holds any of it: the layout exchange said so) */
         if (found && shared_alone(a, &r) && !a->old_on_node && a->same_last &&
             root_can_free_old(a, &r))
-            (void)fd_free_pages(r.fd); /* (its mapping stays, of private pages only) */
+            free_old_segment(&r, 0);
         return;
     }
     if (found && r.shared && !old_stays(a, &r, found)) {
@@ -929,19 +945,27 @@ static int resend_edges(attempt *a)
     return rc;
 }
 
-/* A node leader's shared view of its segment, for the broadcast among leaders (NULL on
- * other ranks, with one node, or when it cannot be mapped: *err says why). */
-static char *leader_view(const topo *t, int fd, size_t *len, int *err)
+/* A shared view of the array's segment, for the ranks that write into it in a rewrite: the
+ * root (its new data) and, with several nodes, a node leader (what the leaders' broadcast
+ * brings). Kept with the array (region_keep_view), so that each later rewrite is a memcpy
+ * into pages already mapped. NULL on other ranks or when it cannot be mapped (*err says
+ * why); *temporary where it could not be kept and is unmapped after this call. */
+static char *segment_view(const attempt *a, const region *r, size_t *len, int *err,
+                          int *temporary)
 {
     struct stat st;
-    *err = 0, *len = 0;
-    if (t->nodes == 1 || t->node_rank != 0)
+    *err = 0, *len = 0, *temporary = 0;
+    if (!is_root(a) && (a->t->nodes == 1 || a->t->node_rank != 0))
         return NULL;
-    if (fstat(fd, &st) != 0) {
+    if (r->view && r->fd >= 0) {
+        *len = r->view_len;
+        return r->view;
+    }
+    if (fstat(r->fd, &st) != 0) {
         *err = errno;
         return NULL;
     }
-    void *view = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *view = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
     *err = view == MAP_FAILED ? errno : fault_inject(FAULT_MAP);
     if (*err) {
         if (view != MAP_FAILED)
@@ -949,6 +973,7 @@ static char *leader_view(const topo *t, int fd, size_t *len, int *err)
         return NULL;
     }
     *len = (size_t)st.st_size;
+    *temporary = region_keep_view(r->base, r->fd, view, *len) != 0;
     return view;
 }
 
@@ -959,7 +984,7 @@ static char *leader_view(const topo *t, int fd, size_t *len, int *err)
  * others copy their partial pages. Every step that can fail on one rank is agreed before anyone goes on.
  * Returns an MPI code; *done 0 when a step failed somewhere (agreed): every rank falls back
  * to MPI_Bcast, which writes all of every buffer. */
-static int rewrite_in_place(attempt *a, int fd, int *done)
+static int rewrite_in_place(attempt *a, const region *r, int *done)
 {
     topo *t = NULL;
     int rc = topo_get(a->comm, SCRATCH_PER_RANK, &t); /* cached: no communication */
@@ -969,29 +994,37 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
     a->t = t;
     *done = 0;
     size_t view_len = 0;
-    int err = 0;
-    char *view = failed ? NULL : leader_view(t, fd, &view_len, &err);
+    int err = 0, temporary = 0;
+    char *view = failed ? NULL : segment_view(a, r, &view_len, &err, &temporary);
+    if (view && view_len < l.offset + a->bytes) { /* (not the segment this buffer filled) */
+        if (temporary)
+            munmap(view, view_len);
+        view = NULL, err = EINVAL;
+    }
+    if (!failed && is_root(a)) /* into its node's copy: through its view, else its descriptor */
+        err = staged(FAULT_SEED, view ? (memcpy(view + l.offset, a->buf, a->bytes), 0)
+                                      : fd_transfer(r->fd, a->buf, a->bytes, l.offset, 1));
     failed |= err != 0;
-    if (!failed && is_root(a))
-        failed = staged(FAULT_SEED, fd_transfer(fd, a->buf, a->bytes, l.offset, 1)) != 0;
     /* every leader has its view, and the root's node its data */
     rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm);
     if (rc != MPI_SUCCESS || failed) {
-        if (view)
+        if (view && temporary)
             munmap(view, view_len);
         return rc;
     }
     long long unsent = 0; /* a leader's broadcast among leaders failed */
-    if (view) {
+    if (t->nodes > 1 && t->node_rank == 0) {
         int from = t->node_of[a->root];
+        char *data = is_root(a) ? (char *)a->buf : view + l.offset; /* (the root's: its own) */
         for (size_t off = 0; off < a->bytes && rc == MPI_SUCCESS; off += SEED_CHUNK) {
             size_t n = a->bytes - off < SEED_CHUNK ? a->bytes - off : SEED_CHUNK;
-            rc = PMPI_Bcast(view + l.offset + off, (int)n, MPI_BYTE, from, t->leaders);
+            rc = PMPI_Bcast(data + off, (int)n, MPI_BYTE, from, t->leaders);
         }
         unsent = rc != MPI_SUCCESS;
         rc = MPI_SUCCESS;
-        munmap(view, view_len);
     }
+    if (view && temporary)
+        munmap(view, view_len);
     if (t->nodes > 1) /* every node has it */
         rc = wait_allreduce(&unsent, 1, MPI_LONG_LONG, MPI_MAX, a->comm);
     if (rc != MPI_SUCCESS || unsent)
@@ -1002,15 +1035,20 @@ static int rewrite_in_place(attempt *a, int fd, int *done)
      * fault and copy the segment's: 4.6 -> 47.5 ms for 64 MiB here); its node then holds
      * its copy and the segment, one more than the node's copy alone, as many as MPI_Bcast
      * leaves on two ranks and fewer on more. */
-    if (!is_root(a)) {
-        lost = fd_transfer(fd, buf, l.head_len, l.offset, 0);
+    if (!is_root(a) && (l.head_len || l.tail_len)) {
+        lost = staged(FAULT_REFILL, fd_transfer(r->fd, buf, l.head_len, l.offset, 0));
         if (!lost)
-            lost = fd_transfer(fd, buf + a->bytes - l.tail_len, l.tail_len,
+            lost = fd_transfer(r->fd, buf + a->bytes - l.tail_len, l.tail_len,
                                l.offset + a->bytes - l.tail_len, 0);
     }
-    if (lost) /* nothing to fall back on: the data went out; as map_over_buffer's refill */
+    if (lost) { /* nothing to fall back on: the data went out; as map_over_buffer's refill */
+        log_warn("the partial pages of the broadcast buffer at %p could not be read from the "
+                 "node copy (%s)", a->buf, strerror(lost));
+        if (bcast_cfg.report)
+            report_failure("refill", lost);
         return PMPI_Comm_call_errhandler(a->comm, MPI_ERR_NO_MEM) == MPI_SUCCESS ? MPI_ERR_NO_MEM
                                                                                : MPI_ERR_OTHER;
+    }
     *done = 1;
     return MPI_SUCCESS;
 }
@@ -1024,9 +1062,8 @@ static void free_refilled_segment(const bcast_call *call)
     /* then the pages become anonymous memory, 2 MiB at a time (segment.c), so that the array
      * is private in every sense, as after any fallback */
     if (call->bytes && region_find((uintptr_t)call->buf, call->bytes, &r) &&
-        root_may_free(call->buf, call->bytes, call->comm, &r) && fd_free_pages(r.fd) == 0 &&
-        unshare_region(&r, 1) == 0)
-        region_set_shared(r.base, 0, 0, 0);
+        root_may_free(call->buf, call->bytes, call->comm, &r))
+        free_old_segment(&r, 1);
 }
 
 /* MPI_Bcast is about to write [lo, hi) itself. If an earlier broadcast shared an array
@@ -1104,9 +1141,9 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         goto out;
     }
     if (rc == MPI_SUCCESS && a.rewrite) { /* the root's new data into the same segments */
-        region r;
-        int fd = region_find((uintptr_t)buf, bytes, &r) ? r.fd : -1;
-        rc = rewrite_in_place(&a, fd, done);
+        region r = {.fd = -1};
+        (void)region_find((uintptr_t)buf, bytes, &r); /* (found: agree_eligible) */
+        rc = rewrite_in_place(&a, &r, done);
         if (*done) {
             region_set_shared(r.base, r.shared_bytes, r.dev, r.ino); /* one more shared */
             if (a.origin != ORIGIN_MARK)

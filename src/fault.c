@@ -18,7 +18,7 @@ static const struct {
     [FAULT_BUILD] = {"build", EIO}, [FAULT_REPORT] = {"report", ENOMEM},
     [FAULT_MPI] = {"mpi", EIO}, [FAULT_KILL] = {"kill", EINTR},
     [FAULT_HEADROOM] = {"headroom", ENOMEM},
-    [FAULT_TIMING] = {"timing", ETIME},
+    [FAULT_TIMING] = {"timing", ETIME}, [FAULT_PUNCH] = {"punch", EOPNOTSUPP},
 };
 
 static int armed[FAULT_STAGES]; /* 0: off; n: fail the n-th time the stage is reached */
@@ -46,7 +46,7 @@ void fault_configure(const char *spec, int world_rank)
             nth = strtol(end + 1, &end_n, 10), end = end_n == end + 1 ? NULL : end_n;
         if (stage < 0 || !end || end == colon + 1 || end != p + len || rank < 0 || nth < 1)
             log_warn("MPISHM_FAULT: \"%.*s\" is not stage:rank[@n] (stages: create reserve "
-                     "open map seed copy remap refill topology build report mpi kill headroom timing); ignored", (int)len, p);
+                     "open map seed copy remap refill topology build report mpi kill headroom timing punch); ignored", (int)len, p);
         else if (rank == world_rank)
             armed[stage] = (int)nth;
         p += len + (p[len] == ',');

@@ -25,7 +25,7 @@ const option_desc options_table[OPT_COUNT] = {
     [OPT_FAULT] = {"MPISHM_FAULT", OPT_STRING, "",
                    "testing aid: stage:rank[@n][,...] fails a stage once (the n-th time) on a world rank "
                    "(stages: create reserve open map seed copy remap refill topology build report mpi kill "
-                   "headroom timing)"},
+                   "headroom timing punch)"},
     [OPT_REPORT] = {"MPISHM_REPORT", OPT_STRING, "",
                     "at MPI_Finalize, report what was shared and what could be, and which "
                     "broadcast buffers stayed read-only (hashed): stderr (a table from rank 0) or "

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ size_t region_count(void) { return __atomic_load_n(&published_count, __ATOMIC_RE
 static void drop_fd(region *r)
 {
     struct stat st;
+    if (r->view)
+        munmap(r->view, r->view_len);
+    r->view = NULL, r->view_len = 0;
     if (r->fd >= 0) {
         if (fstat(r->fd, &st) == 0 && (unsigned long)st.st_dev == r->fd_dev &&
             (unsigned long)st.st_ino == r->fd_ino)
@@ -178,6 +182,19 @@ int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
     pthread_mutex_unlock(&lock);
     if (fd >= 0)
         close(fd);
+    return rc;
+}
+
+int region_keep_view(uintptr_t base, int fd, void *view, size_t len)
+{
+    int rc = MPISHM_ENOTMARKED;
+    pthread_mutex_lock(&lock);
+    size_t i = first_ending_after(base);
+    if (i < count && items[i].base == base && items[i].fd == fd && fd >= 0 && !items[i].view) {
+        items[i].view = view, items[i].view_len = len;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
     return rc;
 }
 

@@ -6,9 +6,12 @@
  * each broadcast, and the table goes out twice per step, from two functions.
  * With --offset-rank R, rank R's table starts 512 bytes into its page (a second segment);
  * with --scribble R, rank R writes into its copy after each broadcast; with --fresh every
- * step allocates a new table (and frees the old one).
+ * step allocates a new table (and frees the old one); with --offset-all every rank's table
+ * starts 512 bytes into its page (one segment, partial first and last pages); with
+ * --switch-rank R, rank R receives into a second table from step 2 on, and its first table
+ * must still hold what step 1 sent it.
  *   table_job --mib N [--resident] [--unmarked] [--same | --two-sites] [--steps K]
- *             [--offset-rank R] [--scribble R] [--fresh]
+ *             [--offset-rank R | --offset-all] [--scribble R] [--fresh] [--switch-rank R]
  * Rank 0 prints "table_job: N MiB, K step(s), data right on every rank, shared on S of R
  * rank(s), on every rank after J step(s), a new node copy in C step(s), B shared
  * broadcast(s)" (S counted after the last step; C the most of any rank: steps after which
@@ -61,6 +64,7 @@ int main(int argc, char **argv)
     int size, resident = 0, unmarked = 0, same = 0, two_sites = 0, steps = 1, nshared = 0;
     int steps_shared = 0, every = 0; /* steps after which this rank's table was shared */
     int new_copies = 0, most_copies = 0, offset_rank = -1, scribble = -1, fresh = 0;
+    int offset_all = 0, switch_rank = -1;
     unsigned long last_inode = 0;
     size_t mib = 64;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -74,10 +78,20 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--offset-rank") && i + 1 < argc) offset_rank = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--scribble") && i + 1 < argc) scribble = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fresh")) fresh = 1;
+        else if (!strcmp(argv[i], "--offset-all")) offset_all = 1;
+        else if (!strcmp(argv[i], "--switch-rank") && i + 1 < argc) switch_rank = atoi(argv[++i]);
     }
     size_t bytes = mib << 20;
-    unsigned char *block = table_alloc(bytes), *t = block + (rank == offset_rank ? 512 : 0);
+    size_t in_page = rank == offset_rank || offset_all ? 512 : 0;
+    unsigned char *block = table_alloc(bytes), *t = block + in_page;
     CHECK(block != NULL, "malloc of %zu MiB failed", mib);
+    unsigned char *first = NULL, *second = NULL; /* --switch-rank: its two tables */
+    if (rank == switch_rank) {
+        second = table_alloc(bytes);
+        CHECK(second != NULL, "malloc of %zu MiB failed", mib);
+        if (!unmarked)
+            mpishm_mark_readonly(second + in_page, bytes);
+    }
     if (resident)
         memset(t, 0, bytes);
     if (!unmarked)
@@ -86,7 +100,7 @@ int main(int argc, char **argv)
         int round = same ? 0 : s;
         if (fresh && s > 0) { /* a new table each step, as some codes allocate them */
             free(block);
-            block = table_alloc(bytes), t = block + (rank == offset_rank ? 512 : 0);
+            block = table_alloc(bytes), t = block + in_page;
             CHECK(block != NULL, "malloc of %zu MiB failed", mib);
             if (!unmarked)
                 mpishm_mark_readonly(t, bytes);
@@ -95,7 +109,11 @@ int main(int argc, char **argv)
         }
         if (rank == 0 && (s == 0 || !same))
             pattern_fill(t, bytes, round);
+        if (second && s == 1) /* from now on into the second table */
+            first = t, t = second + in_page;
         broadcast_table(t, bytes);
+        if (first) /* the first still holds what step 1 sent (same or not) */
+            check_data(first, bytes, 0, s);
         mpishm_info now;
         int shared_now = mpishm_query(t, &now) == 0 && now.shared;
         steps_shared += shared_now;
@@ -130,6 +148,7 @@ int main(int argc, char **argv)
                mib, steps, all ? "FAILED" : "data right on every rank", nshared, size, every,
                most_copies, st.shared);
     free(block);
+    free(second);
     MPI_Finalize();
     return all != 0;
 }
