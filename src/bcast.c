@@ -2,6 +2,7 @@
 #include "bcast.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -861,11 +862,14 @@ typedef struct eligibility {
     long long rewrite, neg_rewrite;   /* every segment can take the root's new data in place */
     long long neg_timing;             /* any rank: its site is to be timed, or found slow */
     long long last, neg_last;         /* every buffer last filled by one shared broadcast */
+    long long root_site;              /* the root's site key (sites.h), for the report */
 } eligibility;
 
 /* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
 static int agree_eligible(attempt *a, int *eligible)
 {
+    int rank = -1;
+    PMPI_Comm_rank(a->comm, &rank);
     region r;
     int marked = a->bytes > 0 && region_find((uintptr_t)a->buf, a->bytes, &r);
     uint64_t stamp = 0, rewrite = 0, last = 0;
@@ -894,12 +898,15 @@ static int agree_eligible(attempt *a, int *eligible)
                      -(long long)(stamp >> 1), (long long)(rewrite >> 1),
                      -(long long)(rewrite >> 1),
                      -(long long)(marked && rewrite && time_policy(a) != TIME_OK),
-                     (long long)(last >> 1), -(long long)(last >> 1)};
+                     (long long)(last >> 1), -(long long)(last >> 1),
+                     rank == a->root ? (long long)sites_key(a->site) : LLONG_MAX};
     /* This runs for every large broadcast, marked or not: when the ranks arrive together it
      * ends within wait_allreduce's spinning phase and never sleeps. */
     int rc = wait_allreduce(&v, sizeof v / sizeof(long long), MPI_LONG_LONG, MPI_MIN, a->comm);
     if (rc == MPI_SUCCESS && v.neg_fault) /* as MPI would: the handler, then the code */
         rc = PMPI_Comm_call_errhandler(a->comm, MPI_ERR_OTHER) == MPI_SUCCESS ? MPI_ERR_OTHER : rc;
+    if (rc == MPI_SUCCESS && bcast_cfg.report && v.root_site != LLONG_MAX)
+        sites_note_root(a->site, (uint64_t)v.root_site);
     int same_bytes = v.bytes == -v.neg_bytes;
     *eligible = rc == MPI_SUCCESS && v.marked == 1 && same_bytes;
     a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
@@ -912,8 +919,6 @@ static int agree_eligible(attempt *a, int *eligible)
              : v.neg_written ? WHY_WRITTEN
              : v.neg_slow ? WHY_SLOW
              : v.neg_unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
-    int rank = -1;
-    PMPI_Comm_rank(a->comm, &rank);
     if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v.neg_marked == 1)
         log_msg(1, "broadcast of %zu bytes not shared: %s", a->size,
                 !same_bytes ? "a rank passes a non-contiguous datatype"

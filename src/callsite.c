@@ -7,6 +7,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -111,6 +112,19 @@ static void object_path(const char *name, char *out, size_t size)
         out[n] = '\0';
 }
 
+/* Whether `name`, found as the nearest symbol at `start` below pc, is an exported symbol
+ * that ends before pc: then pc lies in a function no symbol names (glibc's static
+ * __libc_start_call_main reads as the exported __libc_init_first+0x8a, one byte long), and
+ * the name would mislead. (A static function named by .symtab is not exported: trusted.) */
+static int past_symbol(uintptr_t pc, uintptr_t start, const char *name)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    return dladdr1((void *)start, &info, (void **)&sym, RTLD_DL_SYMENT) && sym &&
+           info.dli_sname && strcmp(info.dli_sname, name) == 0 &&
+           (uintptr_t)info.dli_saddr == start && sym->st_size > 0 && pc >= start + sym->st_size;
+}
+
 void callsite_name(uintptr_t pc, frame_name *out)
 {
     memset(out, 0, sizeof *out);
@@ -127,12 +141,14 @@ void callsite_name(uintptr_t pc, frame_name *out)
     unw_word_t off = 0;
     if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0 &&
         unw_set_reg(&cursor, UNW_REG_IP, (unw_word_t)pc) == 0 &&
-        unw_get_proc_name(&cursor, out->function, sizeof out->function, &off) == 0) {
+        unw_get_proc_name(&cursor, out->function, sizeof out->function, &off) == 0 &&
+        !past_symbol(pc, pc - (uintptr_t)off, out->function)) {
         out->offset = (unsigned long)off + 1;
         return;
     }
     out->function[0] = '\0';
-    if (map && info.dli_sname && info.dli_saddr) {
+    if (map && info.dli_sname && info.dli_saddr &&
+        !past_symbol(pc, (uintptr_t)info.dli_saddr, info.dli_sname)) {
         snprintf(out->function, sizeof out->function, "%s", info.dli_sname);
         out->offset = pc + 1 - (uintptr_t)info.dli_saddr;
     }
@@ -149,6 +165,28 @@ char *callsite_format(uintptr_t pc, char *buf, size_t size)
     else
         snprintf(buf, size, "0x%lx (%s)", f.object_offset, base);
     return buf;
+}
+
+int callsite_program_ends(const frame_name *f)
+{
+    if (strcmp(f->function, "main") == 0)
+        return 1;
+    const char *base = strrchr(f->object, '/');
+    base = base ? base + 1 : f->object;
+    return !f->function[0] && strncmp(base, "libc.so", 7) == 0 ? 2 : 0;
+}
+
+int callsite_frame_matches(const char *name, const frame_name *f)
+{
+    const char *plus = strstr(name, "+0x");
+    if (!plus)
+        return callsite_name_matches(name, f->function);
+    const char *base = strrchr(f->object, '/');
+    base = base ? base + 1 : f->object;
+    char *end = NULL;
+    unsigned long long off = strtoull(plus + 3, &end, 16);
+    return end != plus + 3 && !*end && (size_t)(plus - name) == strlen(base) && base[0] &&
+           strncmp(name, base, (size_t)(plus - name)) == 0 && off == f->object_offset;
 }
 
 int callsite_name_matches(const char *name, const char *symbol)

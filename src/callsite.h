@@ -44,4 +44,14 @@ char *callsite_format(uintptr_t pc, char *buf, size_t size);
  * trailing underscore Fortran compilers append. */
 int callsite_name_matches(const char *name, const char *symbol);
 
+/* Whether frame f lies beyond the program: its `main` (the frame itself belongs to it, the
+ * next ones do not: 1), or code of the C library that no symbol names, its start-up (this
+ * frame no longer: 2, as in a program without symbols, whose main has no name). 0 else. */
+int callsite_program_ends(const frame_name *f);
+
+/* Does `name` designate frame f? A function's name (callsite_name_matches), or, for the
+ * frames of a program without symbols, its object's file name and the frame's offset in it
+ * as the report gives them: "app+0x2068" (the object_offset, in hexadecimal). */
+int callsite_frame_matches(const char *name, const frame_name *f);
+
 #endif

@@ -128,6 +128,9 @@ static void to_wire(const site_record *r, wire_site *w)
     w->max_bytes = r->max_bytes;
     w->candidate_bytes = r->candidate_bytes;
     w->shared_bytes = r->shared_bytes;
+    w->key = r->key;
+    w->nroot_keys = r->nroot_keys;
+    memcpy(w->root_keys, r->root_keys, sizeof w->root_keys);
 }
 
 /* A write that warn mode saw into one of the site's buffers: its writer, named. */
@@ -165,9 +168,14 @@ static size_t local_sites(wire_site **out)
         memset(site, 0, sizeof *site);
         int frames = rec[i].stack.n < SITE_FRAMES ? rec[i].stack.n : SITE_FRAMES;
         for (int k = 0; k < frames; k++) {
+            frame_name f;
+            callsite_name(rec[i].stack.pc[k], &f);
+            int ends = callsite_program_ends(&f);
+            if (ends == 2 && k > 0)
+                break; /* the C library starting a program without symbols */
             name_frame(rec[i].stack.pc[k], &site->frame[k]);
             site->nframes = k + 1;
-            if (strcmp(site->frame[k].function, "main") == 0)
+            if (ends == 1)
                 break; /* what lies beyond is the C library starting the program */
         }
         size_t k = 0;
@@ -338,6 +346,13 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
     }
     for (int k = 0; k < 3; k++)
         m->s.by_origin[k] += w->by_origin[k];
+    for (int k = 0; k < w->nroot_keys; k++) {
+        int o = 0;
+        while (o < m->s.nroot_keys && m->s.root_keys[o] != w->root_keys[k])
+            o++;
+        if (o == m->s.nroot_keys && o < SITE_ROOT_KEYS)
+            m->s.root_keys[m->s.nroot_keys++] = w->root_keys[k];
+    }
     if (m->ranks) { /* an earlier rank's record (a new one was copied whole above) */
         m->s.unchanged += w->unchanged;
         m->s.written += w->written;
@@ -369,77 +384,200 @@ static int never_selectable(const merged_site *m)
     return m->s.calls && m->s.not_shared[WHY_NOT_SELECTABLE] >= m->s.calls;
 }
 
+/* The name MPISHM_SITES knows frame k of site m by: its function, or where it has none (a
+ * stripped program), the object's file name and the offset in it, "app+0x2068"
+ * (callsite_frame_matches). */
+static const char *frame_token(const merged_site *m, int k, char *buf, size_t size)
+{
+    const wire_frame *f = &m->s.frame[k];
+    if (f->function[0])
+        return f->function;
+    const char *base = strrchr(f->object, '/');
+    base = base ? base + 1 : f->object;
+    if (!base[0])
+        return "";
+    snprintf(buf, size, "%s+0x%lx", base, f->object_offset);
+    return buf;
+}
+
 static int site_has_function(const merged_site *m, const char *name)
 {
+    char buf[560];
     for (int k = 0; k < m->s.nframes; k++)
-        if (strcmp(m->s.frame[k].function, name) == 0)
+        if (strcmp(frame_token(m, k, buf, sizeof buf), name) == 0)
             return 1;
     return 0;
 }
 
-/* The innermost function of the site's stack that no other site's stack passes through
- * (else none that a site not to be suggested passes through; else the call's own function,
- * which then only names the site: no name selects it alone, and it is not suggested):
- * naming it in MPISHM_SITES selects this site and as few others as possible. */
-static const char *name_to_select(const job_report *j, int i)
+/* The innermost frame of the site's stack that no other site's stack passes through (else
+ * none that a site not to be suggested passes through; else the call's own frame, which
+ * then only names the site: no name selects it alone, and it is not suggested): naming it in
+ * MPISHM_SITES selects this site and as few others as possible. */
+static const char *name_to_select(job_report *j, int i)
 {
-    const merged_site *m = &j->sites[i];
+    merged_site *m = &j->sites[i];
+    char buf[560];
     for (int strict = 1; strict >= 0; strict--)
         for (int k = 0; k < m->s.nframes; k++) {
-            const char *f = m->s.frame[k].function;
+            const char *f = frame_token(m, k, buf, sizeof buf);
             int clash = !f[0];
             for (int o = 0; o < j->nsites && !clash; o++)
                 clash = o != i &&
                         (strict || (!j->sites[o].suggest && !never_selectable(&j->sites[o]))) &&
                         site_has_function(&j->sites[o], f);
-            if (!clash)
-                return f;
+            if (!clash) {
+                snprintf(m->select_token, sizeof m->select_token, "%s", f);
+                return m->select_token;
+            }
         }
-    return m->s.frame[0].function;
+    return frame_token(m, 0, m->select_token, sizeof m->select_token);
 }
 
-static void finish_sites(job_report *j, const node_acc *acc)
+/* Union-find over sites: the group's representative. */
+static int group_of(int *parent, int i)
+{
+    while (parent[i] != i)
+        i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+/* Sites that take part in the same broadcasts, one group: a root's site and its receivers'
+ * (a root-only send function and a receive-only one), linked by the root's site key every
+ * receiver recorded. */
+static void find_groups(job_report *j, int *parent)
+{
+    for (int i = 0; i < j->nsites; i++)
+        parent[i] = i;
+    for (int i = 0; i < j->nsites; i++)
+        for (int k = 0; k < j->sites[i].s.nroot_keys; k++)
+            for (int o = 0; o < j->nsites; o++)
+                if (o != i && j->sites[o].s.key == j->sites[i].s.root_keys[k]) {
+                    int a = group_of(parent, i), b = group_of(parent, o);
+                    parent[a > b ? a : b] = a < b ? a : b;
+                }
+}
+
+/* The accumulator a site's saving comes from: its candidates' buffers, or its shared ones. */
+static const node_acc *acc_of(const job_report *j, const node_acc *acc, int i, int n)
+{
+    return &acc[((size_t)i * j->nodes + n) * 2 + (j->sites[i].candidate ? 0 : 1)];
+}
+
+/* Savings, per node: sharing leaves one copy there of what the group's ranks held, and that
+ * copy is charged to the group's site whose largest rank held the most there (the root's,
+ * for a root-only site on its node): each site saves its ranks' distinct buffers less the
+ * copy charged to it, and a group's sites add up to what one copy per node saves. */
+static void group_savings(job_report *j, const node_acc *acc, int *parent)
+{
+    for (int n = 0; n < j->nodes; n++)
+        for (int i = 0; i < j->nsites; i++) {
+            if (group_of(parent, i) != i) /* once per group, from its representative */
+                continue;
+            int charged = -1;
+            unsigned long long most = 0;
+            for (int o = i; o < j->nsites; o++)
+                if (group_of(parent, o) == i && (charged < 0 || acc_of(j, acc, o, n)->max > most))
+                    charged = o, most = acc_of(j, acc, o, n)->max;
+            for (int o = i; o < j->nsites; o++)
+                if (group_of(parent, o) == i)
+                    j->sites[o].saving += acc_of(j, acc, o, n)->sum - (o == charged ? most : 0);
+        }
+}
+
+/* A group goes into the line when a name would share one of its sites at least (a
+ * candidate, or a site MPISHM_AUTO shared), every such site was read-only in this run,
+ * every other one was shared by a mark (a site neither would keep the group's broadcasts
+ * from being shared: a root whose buffer is on its stack, say), and it saves something. */
+static void suggest_groups(job_report *j, int *parent)
+{
+    for (int g = 0; g < j->nsites; g++) {
+        if (group_of(parent, g) != g)
+            continue;
+        int any = 0, ok = 1;
+        unsigned long long saving = 0;
+        for (int i = g; i < j->nsites; i++) {
+            const merged_site *m = &j->sites[i];
+            if (group_of(parent, i) != g)
+                continue;
+            saving += m->saving;
+            any |= m->line;
+            ok &= m->line ? strcmp(m->content, "read-only") == 0
+                          : m->s.shared > 0 && strcmp(m->selected_by, "mark") == 0;
+        }
+        for (int i = g; i < j->nsites; i++)
+            if (group_of(parent, i) == g)
+                j->sites[i].suggest = any && ok && saving > 0 && j->sites[i].line;
+    }
+}
+
+/* parent and order: room for every site. */
+static void finish_sites(job_report *j, const node_acc *acc, int *parent, int *order)
 {
     static const char *const origin[3] = {"mark", "sites", "auto"};
     for (int i = 0; i < j->nsites; i++) {
         merged_site *m = &j->sites[i];
-        int k = m->candidate ? 0 : 1;
-        for (int n = 0; n < j->nodes; n++) {
-            const node_acc *c = &acc[((size_t)i * j->nodes + n) * 2 + k];
-            m->saving += c->sum - c->max;
-        }
         m->selected_by = "none";
         unsigned long best = 0;
         for (int o = 0; o < 3; o++)
             if (m->s.by_origin[o] > best)
                 best = m->s.by_origin[o], m->selected_by = origin[o];
-    }
-    for (int i = 0; i < j->nsites; i++) {
-        merged_site *m = &j->sites[i];
         m->content = m->s.written                          ? "written"
                      : m->s.unchanged && !m->s.unchecked ? "read-only"
                                                          : "unverified";
-        m->suggest = m->candidate && m->saving && strcmp(m->content, "read-only") == 0;
+        /* an AUTO run's line: the sites MPISHM_AUTO shared, named */
+        m->line = m->candidate ||
+                  (j->auto_select && m->s.shared && m->s.by_origin[ORIGIN_AUTO] > 0);
     }
+    find_groups(j, parent);
+    group_savings(j, acc, parent);
+    suggest_groups(j, parent);
+    for (int i = 0; i < j->nsites; i++)
+        j->sites[i].group = group_of(parent, i);
     /* candidates first, then the others; each by saving, largest first (insertion sort:
-     * a few sites) */
+     * a few sites); order[new] = old index */
+    for (int i = 0; i < j->nsites; i++)
+        order[i] = i;
     for (int i = 1; i < j->nsites; i++) {
         merged_site x = j->sites[i];
-        int k = i;
+        int xo = order[i], k = i;
         while (k > 0 && (j->sites[k - 1].candidate < x.candidate ||
                          (j->sites[k - 1].candidate == x.candidate &&
                           j->sites[k - 1].saving < x.saving))) {
             j->sites[k] = j->sites[k - 1];
+            order[k] = order[k - 1];
             k--;
         }
         j->sites[k] = x;
+        order[k] = xo;
     }
-    for (int i = 0; i < j->nsites; i++) { /* points into the sorted array */
-        merged_site *m = &j->sites[i];
-        m->select_as = name_to_select(j, i);
-        for (int o = 0; o < j->nsites && m->suggest; o++) /* the name would select others */
-            m->suggest = o == i || j->sites[o].suggest || never_selectable(&j->sites[o]) ||
-                         !site_has_function(&j->sites[o], m->select_as);
+    for (int i = 0; i < j->nsites; i++) { /* a group by the sorted index of its first site */
+        int k = 0;
+        while (order[k] != j->sites[i].group && k < j->nsites - 1)
+            k++;
+        parent[i] = k;
+    }
+    for (int i = 0; i < j->nsites; i++) {
+        int first = i;
+        for (int o = 0; o < j->nsites; o++)
+            if (parent[o] == parent[i] && o < first)
+                first = o;
+        j->sites[i].group = first;
+    }
+    for (int i = 0; i < j->nsites; i++) /* points into the sorted array */
+        j->sites[i].select_as = name_to_select(j, i);
+    /* a name that would select a site not suggested takes its whole group out of the line */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < j->nsites; i++) {
+            merged_site *m = &j->sites[i];
+            int clash = 0;
+            for (int o = 0; o < j->nsites && m->suggest && !clash; o++)
+                clash = o != i && !j->sites[o].suggest && !never_selectable(&j->sites[o]) &&
+                        site_has_function(&j->sites[o], m->select_as);
+            for (int o = 0; clash && o < j->nsites; o++)
+                if (j->sites[o].group == m->group && j->sites[o].suggest)
+                    j->sites[o].suggest = 0, changed = 1;
+        }
     }
 }
 
@@ -528,8 +666,10 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
     int *seen_node = calloc((size_t)total_arrays + 1, sizeof *seen_node);
     j->failures = calloc((size_t)total_fail + 1, sizeof *j->failures);
     j->violations = calloc((size_t)total_viol + 1, sizeof *j->violations);
+    int *parent = calloc((size_t)total_sites + 1, sizeof *parent);
+    int *order = calloc((size_t)total_sites + 1, sizeof *order);
     int ok = j->node && rank_lists && j->sites && acc && seen && seen_node && j->failures &&
-             j->violations;
+             j->violations && parent && order;
     if (ok) {
         int *next = rank_lists;
         for (int r = 0; r < j->ranks; r++)
@@ -555,9 +695,9 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
             }
             add_failures(j, s->rank, (const void *)(wv + s->nviolations), s->nfailures);
         }
-        finish_sites(j, acc);
+        finish_sites(j, acc, parent, order);
     }
-    free(acc), free(seen), free(seen_node);
+    free(acc), free(seen), free(seen_node), free(parent), free(order);
     return ok ? 0 : ENOMEM;
 }
 

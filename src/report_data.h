@@ -26,6 +26,9 @@ typedef struct wire_site {
     /* content.h: this rank's copies found unchanged, written, not checked after broadcasts */
     unsigned long unchanged, written, unchecked;
     wire_frame writer; /* a write strict mode's warn mode saw into one of them, if any */
+    unsigned long long key;                      /* sites.h: site_record.key */
+    unsigned long long root_keys[SITE_ROOT_KEYS]; /* and root_keys */
+    int nroot_keys;
 } wire_site;
 
 /* A marked array mapped from a segment at MPI_Finalize. */
@@ -72,7 +75,12 @@ typedef struct merged_site {
     unsigned long long saving; /* see docs/report.md */
     int candidate;
     const char *selected_by;
-    const char *select_as;   /* the function to name in MPISHM_SITES to select this site */
+    const char *select_as;   /* the name to put in MPISHM_SITES to select this site */
+    char select_token[560];  /* storage of select_as for a frame without a function name */
+    int group;               /* sites of the same broadcasts (root's and receivers'): the
+                              * index of the group's first site, in the sorted order */
+    int line;                /* a name in MPISHM_SITES would share it: a candidate, or a
+                              * site MPISHM_AUTO shared */
     /* the buffers' content after the broadcasts: counts summed over the ranks */
     const char *content;     /* "read-only", "written" or "unverified" */
     int suggest;             /* a candidate read-only in this run: MPISHM_SITES suggests it */

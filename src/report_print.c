@@ -139,6 +139,34 @@ static void json_nodes(FILE *out, const job_report *j)
     fputs("\n  ],\n", out);
 }
 
+static int partner_count(const job_report *j, int i)
+{
+    int n = 0;
+    for (int o = 0; o < j->nsites; o++)
+        n += o != i && j->sites[o].group == j->sites[i].group;
+    return n;
+}
+
+/* The MPISHM_SITES names of the other sites of site i's group, as a JSON array or, for the
+ * table, "a, b". */
+static void partners(FILE *out, const job_report *j, int i, int json)
+{
+    int n = 0;
+    if (json)
+        fputc('[', out);
+    for (int o = 0; o < j->nsites; o++) {
+        if (o == i || j->sites[o].group != j->sites[i].group)
+            continue;
+        fputs(n++ ? ", " : "", out);
+        if (json)
+            json_string(out, j->sites[o].select_as);
+        else
+            fputs(j->sites[o].select_as[0] ? j->sites[o].select_as : "-", out);
+    }
+    if (json)
+        fputc(']', out);
+}
+
 static void json_sites(FILE *out, const job_report *j)
 {
     fputs("  \"sites\": [", out);
@@ -162,6 +190,8 @@ static void json_sites(FILE *out, const job_report *j)
                      "\"select_as\": ",
                 m->selected_by, m->candidate ? "true" : "false", m->saving);
         json_string(out, m->select_as);
+        fprintf(out, ", \"group\": %d, \"partners\": ", m->group);
+        partners(out, j, i, 1);
         fprintf(out, ",\n     \"content\": {\"verdict\": \"%s\", \"unchanged\": %lu, "
                      "\"written\": %lu, \"unchecked\": %lu, \"ranks_writing\": %d, "
                      "\"written_by\": ",
@@ -361,6 +391,11 @@ static void table_sites(FILE *out, const job_report *j, int candidates)
                 candidates ? (m->select_as[0] ? m->select_as : "-") : m->selected_by);
         table_stack(out, &m->s);
         fputc('\n', out);
+        if (partner_count(j, i)) {
+            fputs("      the same broadcasts as ", out);
+            partners(out, j, i, 0);
+            fputs(" (called from there on the other ranks): shared together or not at all\n", out);
+        }
         if (m->writing_ranks)
             table_writers(out, m);
     }
@@ -399,7 +434,10 @@ void report_print_table(FILE *out, const job_report *j)
     int candidates = 0;
     for (int i = 0; i < j->nsites; i++)
         candidates += j->sites[i].candidate;
-    if (line && len)
+    if (line && len && j->auto_select)
+        fprintf(out, "  to share the sites MPISHM_AUTO shared, read-only in this run, without "
+                     "MPISHM_AUTO, rerun with:\n    MPISHM_SITES=%s\n", line);
+    else if (line && len)
         fprintf(out, "  to share the candidates read-only in this run without editing code, "
                      "rerun with:\n    MPISHM_SITES=%s\n", line);
     else if (candidates)

@@ -63,7 +63,7 @@ static int stack_selected(const callstack *s)
         frame_name f;
         callsite_name(s->pc[i], &f);
         for (int k = 0; k < nnames; k++)
-            if (callsite_name_matches(names[k], f.function))
+            if (callsite_frame_matches(names[k], &f))
                 return 1;
     }
     return 0;
@@ -76,6 +76,40 @@ static int same_site(const callstack *a, const callstack *b)
            memcmp(a->pc, b->pc, (size_t)n * sizeof a->pc[0]) == 0;
 }
 
+/* FNV-1a over a string, its terminator included. */
+static uint64_t hash_text(uint64_t h, const char *p)
+{
+    do {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ull;
+    } while (*p++);
+    return h;
+}
+
+/* A site's frames by name, as the report tells sites apart (report.c's same_site): the
+ * same on every rank. Never 0, and below 2^63. */
+static uint64_t key_of(const callstack *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < s->n && i < SITE_FRAMES; i++) {
+        frame_name f;
+        callsite_name(s->pc[i], &f);
+        int ends = callsite_program_ends(&f);
+        if (ends == 2 && i > 0)
+            break;
+        h = hash_text(h, f.object);
+        if (f.function[0]) {
+            h = hash_text(h, f.function);
+        } else {
+            h ^= f.object_offset;
+            h *= 1099511628211ull;
+        }
+        if (ends == 1)
+            break; /* what lies beyond is the C library starting the program */
+    }
+    return h >> 1 | 1; /* a positive long long: it rides in the eligibility vote */
+}
+
 static int site_of_call(const callstack *s)
 {
     for (int i = 0; i < nsites; i++)
@@ -85,6 +119,7 @@ static int site_of_call(const callstack *s)
         return -1;
     memset(&sites[nsites], 0, sizeof sites[nsites]);
     sites[nsites].stack = *s;
+    sites[nsites].key = key_of(s);
     return nsites++;
 }
 
@@ -158,6 +193,13 @@ void sites_merge(site_record *into, const site_record *from)
         into->by_origin[k] += from->by_origin[k];
     if (from->max_bytes > into->max_bytes)
         into->max_bytes = from->max_bytes;
+    for (int i = 0; i < from->nroot_keys; i++) {
+        int k = 0;
+        while (k < into->nroot_keys && into->root_keys[k] != from->root_keys[i])
+            k++;
+        if (k == into->nroot_keys && k < SITE_ROOT_KEYS)
+            into->root_keys[into->nroot_keys++] = from->root_keys[i];
+    }
     into->written |= from->written;
     into->slow |= from->slow;
     size_t listed_candidate = 0, listed_shared = 0;
@@ -261,6 +303,30 @@ void sites_note_plain(int id, double seconds)
         r->probe_warming = 0;
         r->shares_since = 0;
     }
+    pthread_mutex_unlock(&lock);
+}
+
+uint64_t sites_key(int id)
+{
+    if (id < 0)
+        return 0;
+    pthread_mutex_lock(&lock);
+    uint64_t key = sites[id].key;
+    pthread_mutex_unlock(&lock);
+    return key;
+}
+
+void sites_note_root(int id, uint64_t root_key)
+{
+    if (id < 0 || !root_key)
+        return;
+    pthread_mutex_lock(&lock);
+    site_record *r = &sites[id];
+    int i = 0;
+    while (i < r->nroot_keys && r->root_keys[i] != root_key)
+        i++;
+    if (i == r->nroot_keys && i < SITE_ROOT_KEYS)
+        r->root_keys[r->nroot_keys++] = root_key;
     pthread_mutex_unlock(&lock);
 }
 

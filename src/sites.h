@@ -34,6 +34,9 @@ extern const char *const why_not_key[WHY_COUNT];
 /* Call sites remembered (site ids are below this). */
 #define SITES_MAX 256
 
+/* Roots' sites remembered per site. */
+#define SITE_ROOT_KEYS 4
+
 /* Distinct buffers remembered per site for the saving estimate. */
 #define SITE_BUFFERS 64
 
@@ -57,6 +60,14 @@ typedef struct site_record {
     unsigned long shares_since;      /* shared broadcasts since the last of them */
     int nbuffers;
     struct { uintptr_t addr; size_t bytes; unsigned char candidate, shared; } buffers[SITE_BUFFERS];
+    /* The site's key: a hash of its frames by name (function and object, or the offset in
+     * the object where the function is unknown), up to main: the same on every rank for the
+     * same site, whatever the addresses (sites_key). */
+    uint64_t key;
+    /* the keys of the roots' sites of its broadcasts (the same collective calls made from
+     * another site on the root: a root-only send function and a receive-only one) */
+    uint64_t root_keys[SITE_ROOT_KEYS];
+    int nroot_keys;
 } site_record;
 
 /* Parse the MPISHM_SITES list (comma-separated function names; blanks around names are
@@ -97,6 +108,13 @@ time_verdict sites_time_verdict(int id);
 
 /* The MPI_Bcast timed for site `id` took `seconds` on this rank. */
 void sites_note_plain(int id, double seconds);
+
+/* Site `id`'s key (see site_record.key; 0 for -1). */
+uint64_t sites_key(int id);
+
+/* The broadcast just made from site `id` had its root at the site whose key is `root_key`
+ * (0: unknown). */
+void sites_note_root(int id, uint64_t root_key);
 
 /* Copy site `id`'s record into *out (zeros for -1). */
 void sites_copy(int id, site_record *out);

@@ -31,6 +31,11 @@ CASE:
            suggested MPISHM_SITES names exactly the two read-only ones, and a rerun with it
            shares them and leaves the other two to MPI, every rank's data right; under
            MPISHM_AUTO with MPISHM_PROTECT=warn the writers' functions are named
+  partners  partners (rank 0 broadcasts from send_tables, the others receive in
+           recv_tables): the two sites are paired, their savings add up to one copy per node
+           of both tables (the root's included), the line names both and a rerun with it
+           shares both tables on every rank; the same from an AUTO run's line without AUTO, and
+           from a stripped copy of the program (sites by object and offset)
   lifetimes  content_lifetimes: a copy ended by munmap, realloc, mremap, mpishm_unmark and
            free of the block holding it is read-only, each copy counted once, unchanged; a
            copy half inaccessible and half unmapped is unverified, and nothing crashes
@@ -368,6 +373,81 @@ def judge_lifetimes(args):
           f"partly_unmapped: {c}")
 
 
+TABLES = 12 * MiB  # partners: its two tables, 8 and 4 MiB
+
+
+def partners_shared(args, p):
+    """partners' line: every rank's data right, and how many ranks shared both tables."""
+    m = re.search(r"partners: data right on every rank, (\d+) of (\d+) ranks shared", p.stdout)
+    check(m is not None, f"partners' data right on every rank: {p.stdout!r}")
+    return int(m.group(1)) if m else -1
+
+
+def judge_line(args, r, label, env=None):
+    """The pair of partners' sites, their savings (the root's copy included) and the line
+    suggested in report r; then a rerun with that line alone shares both tables on every rank."""
+    names = sorted(r["suggested_sites"].split(","))
+    recv, send = site(r, "recv_tables"), site(r, "send_tables")
+    if not (recv and send):
+        return
+    want = [recv["select_as"], send["select_as"]]
+    check(names == sorted(want), f"{label}: suggested {r['suggested_sites']!r}, both sites {want}")
+    check(recv["ranks"] == args.ranks - 1 and send["ranks"] == 1,
+          f"{label}: receivers {recv['ranks']}, root {send['ranks']}")
+    check(recv.get("partners") == [send["select_as"]] and send.get("partners") == [recv["select_as"]]
+          and recv["group"] == send["group"], f"{label}: each the other's partner: {recv}, {send}")
+    total = recv["saving_bytes"] + send["saving_bytes"]
+    check(total == saving(r, TABLES), f"{label}: the pair saves {total} == {saving(r, TABLES)}")
+    line = "MPISHM_SITES=" + r["suggested_sites"]
+    again, p = report_run(args, {"MPISHM_SITES": r["suggested_sites"], **(env or {})})
+    check(partners_shared(args, p) == args.ranks, f"{label}: {line} shares both tables everywhere")
+    check(again["job"]["shared"] == 2 and again["job"]["saved_bytes"] >=
+          saving(again, TABLES) - 2 * PAGE * args.ranks,
+          f"{label}: rerun shared 2, saved {again['job']['saved_bytes']} of {saving(again, TABLES)}")
+    check(again["suggested_sites"] == "", f"{label}: nothing left to suggest after the rerun: "
+          f"{again['suggested_sites']!r}")
+
+
+def judge_partners(args):
+    # a plain run: two candidate sites, neither shares anything alone
+    r, p = report_run(args)
+    check(partners_shared(args, p) == 0, "nothing shared without a selection")
+    judge_line(args, r, "report run")
+    p = run(args, {"MPISHM_REPORT": "stderr"})
+    check("the same broadcasts as send_tables" in p.stderr and
+          "the same broadcasts as recv_tables" in p.stderr, "the table pairs the two sites")
+    check(re.search(r"MPISHM_SITES=(recv_tables,send_tables|send_tables,recv_tables)\n",
+                    p.stderr) is not None, "the table's line")
+    # an AUTO run: its line shares the same without AUTO
+    r, p = report_run(args, {"MPISHM_AUTO": "1"})
+    check(partners_shared(args, p) == args.ranks, "AUTO shares both tables")
+    judge_line(args, r, "AUTO run")
+    p = run(args, {"MPISHM_REPORT": "stderr", "MPISHM_AUTO": "1"})
+    check("to share the sites MPISHM_AUTO shared, read-only in this run, without MPISHM_AUTO"
+          in p.stderr, "the AUTO table's line says what it is")
+    # a program without symbols: its sites by object and offset, and the line works
+    with tempfile.TemporaryDirectory() as tmp:
+        stripped = os.path.join(tmp, "partners_stripped")
+        subprocess.run(["strip", "-o", stripped, args.program], check=True)
+        plain_program, args.program = args.program, stripped
+        r, p = report_run(args)
+        for s in r["sites"]:
+            check(s["function"] == "" and re.fullmatch(r"partners_stripped\+0x[0-9a-f]+",
+                                                       s["select_as"]),
+                  f"stripped: selected by object and offset: {s['select_as']!r}")
+            check(all(c["function"] != "__libc_init_first" for c in s["callers"]),
+                  f"stripped: no frame named after glibc's nearest export: {s['callers']}")
+        # (each call its own site: without names, two calls of one function differ)
+        names = sorted(r["suggested_sites"].split(","))
+        check(len(names) == 4 and names == sorted(s["select_as"] for s in r["sites"]),
+              f"stripped: suggested every site of the 4: {r['suggested_sites']!r}")
+        total = sum(s["saving_bytes"] for s in r["sites"])
+        check(total == saving(r, TABLES), f"stripped: the sites save {total}")
+        again, p = report_run(args, {"MPISHM_SITES": r["suggested_sites"]})
+        check(partners_shared(args, p) == args.ranks, "stripped: the line shares both tables")
+        args.program = plain_program
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mpiexec", required=True)
@@ -375,12 +455,13 @@ def main():
     ap.add_argument("--ranks", type=int, default=3)
     ap.add_argument("--cliques", type=int, default=0)
     ap.add_argument("case", choices=["report", "sites", "auto", "failure", "grow", "memory",
-                                     "fortran", "content", "lifetimes"])
+                                     "fortran", "content", "lifetimes", "partners"])
     ap.add_argument("program")
     args = ap.parse_args()
     {"report": judge_sites_check_report, "sites": judge_sites, "auto": judge_auto,
      "failure": judge_failure, "grow": judge_grow, "memory": judge_memory, "fortran": judge_fortran,
-     "content": judge_content, "lifetimes": judge_lifetimes}[args.case](args)
+     "content": judge_content, "lifetimes": judge_lifetimes,
+     "partners": judge_partners}[args.case](args)
     if failures:
         print(f"check_report: {len(failures)} check(s) failed", file=sys.stderr)
         return 1
