@@ -16,6 +16,7 @@
 #include "fault.h"
 #include "headroom.h"
 #include "layout.h"
+#include "peak.h"
 #include "procmaps.h"
 #include "log.h"
 #include "protect.h"
@@ -575,6 +576,7 @@ static void give_back_pages(attempt *a)
         return;
     }
     if (found && r.shared && !old_stays(a, &r, found)) {
+        peak_leaving();
         protect_remove(a->lay.map_start, a->lay.map_len); /* strict mode's read-only pages */
         if (mem_make_private((void *)a->lay.map_start, a->lay.map_len, 0) == 0)
             region_set_shared(r.base, 0, 0, 0);
@@ -1231,6 +1233,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     } else if (*done) {
         a.t->shares++;
     }
+    if (*done && !a.lost && bcast_cfg.report) /* the report's high-water mark */
+        peak_note_shared();
     if (*done && !a.lost && a.origin != ORIGIN_MARK) /* what sharing costs at this site */
         sites_note_share(site, PMPI_Wtime() - start, bytes);
     if (*done && a.t->rank == 0)

@@ -23,6 +23,7 @@
 #include "content.h"
 #include "layout.h"
 #include "log.h"
+#include "peak.h"
 #include "mpishm_internal.h"
 #include "protect.h"
 #include "segment.h"
@@ -31,6 +32,7 @@ int unshare_region(const region *r, int keep)
 {
     if (!r->shared)
         return 0;
+    peak_leaving();
     layout l;
     layout_compute(&l, r->base, r->bytes, (size_t)sysconf(_SC_PAGESIZE));
     if (l.map_len == 0)
@@ -43,6 +45,7 @@ int unshare_region_for_write(const region *r, uintptr_t lo, uintptr_t hi)
 {
     if (!r->shared)
         return 0;
+    peak_leaving();
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     layout l;
     layout_compute(&l, r->base, r->bytes, page);
@@ -89,6 +92,7 @@ static void release_block(void *p, size_t len, int keep)
 {
     region taken[16];
     size_t n;
+    peak_leaving(); /* (before the arrays leave the registry) */
     do {
         n = region_take_overlapping((uintptr_t)p, len, taken, 16);
         for (size_t i = 0; i < n; i++) {
@@ -199,6 +203,7 @@ static void forget_block(void *addr, size_t len)
 {
     region taken[16];
     size_t n;
+    peak_leaving();
     do {
         n = region_take_overlapping((uintptr_t)addr, len, taken, 16);
         for (size_t i = 0; i < n; i++) {

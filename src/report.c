@@ -18,6 +18,7 @@
 #include "layout.h"
 #include "log.h"
 #include "options.h"
+#include "peak.h"
 #include "protect.h"
 #include "region.h"
 #include "report_data.h"
@@ -290,30 +291,33 @@ static char *collect(rank_summary *me, size_t *blob_bytes)
     mpishm_stats st;
     stats_get(&st);
     me->seconds = st.seconds;
+    me->shared_seconds = stats_shared_seconds();
     me->seed_seconds = st.seed_seconds;
     me->map_seconds = st.map_seconds;
     gethostname(me->host, sizeof me->host - 1);
     wire_site *s;
     wire_array *a;
     wire_violation *v;
+    static wire_array peak[PEAK_ARRAYS];
     me->nsites = (int)local_sites(&s);
     me->narrays = (int)local_arrays(&a);
+    me->npeak = peak_arrays(peak, PEAK_ARRAYS);
     me->nviolations = (int)local_violations(&v);
     pthread_mutex_lock(&lock);
     me->nfailures = nfailures;
-    size_t parts[4] = {me->nsites * sizeof *s, me->narrays * sizeof *a,
+    size_t parts[5] = {me->nsites * sizeof *s, me->narrays * sizeof *a, me->npeak * sizeof *a,
                        me->nviolations * sizeof *v, (size_t)nfailures * sizeof failures[0]};
-    const void *from[4] = {s, a, v, failures};
-    *blob_bytes = parts[0] + parts[1] + parts[2] + parts[3];
+    const void *from[5] = {s, a, peak, v, failures};
+    *blob_bytes = parts[0] + parts[1] + parts[2] + parts[3] + parts[4];
     char *blob = fault_inject(FAULT_REPORT) ? NULL : malloc(*blob_bytes ? *blob_bytes : 1);
     if (blob)
-        for (size_t i = 0, off = 0; i < 4; off += parts[i], i++)
+        for (size_t i = 0, off = 0; i < 5; off += parts[i], i++)
             if (parts[i])
                 memcpy(blob + off, from[i], parts[i]);
     pthread_mutex_unlock(&lock);
     free(s), free(a), free(v);
     if (!blob) { /* send the summary alone */
-        me->nsites = me->narrays = me->nviolations = me->nfailures = 0;
+        me->nsites = me->narrays = me->npeak = me->nviolations = me->nfailures = 0;
         *blob_bytes = 0;
     }
     return blob;
@@ -605,6 +609,35 @@ static void add_arrays(job_report *j, const rank_summary *r, const wire_array *a
     }
 }
 
+/* A rank's arrays at its peak: the node's peak figures add its ranks' peaks (the most each
+ * rank held at once; ranks whose tables live together peak together). */
+static void add_peak(job_report *j, const rank_summary *r, const wire_array *a, int n,
+                     wire_array *seen, int *nseen, int *seen_node)
+{
+    node_figures *nf = &j->node[r->node];
+    for (int i = 0; i < n; i++) {
+        nf->peak_mapped += a[i].mapped;
+        nf->peak_present += a[i].present;
+        int k = 0;
+        while (k < *nseen && !(seen_node[k] == r->node && seen[k].dev == a[i].dev &&
+                               seen[k].ino == a[i].ino))
+            k++;
+        if (k == *nseen) {
+            seen[k] = a[i];
+            seen_node[k] = r->node;
+            (*nseen)++;
+            nf->peak_segments += a[i].mapped;
+            nf->peak_present_once += a[i].present;
+            continue;
+        }
+        if (a[i].mapped > seen[k].mapped)
+            nf->peak_segments += a[i].mapped - seen[k].mapped, seen[k].mapped = a[i].mapped;
+        if (a[i].present > seen[k].present)
+            nf->peak_present_once += a[i].present - seen[k].present,
+                seen[k].present = a[i].present;
+    }
+}
+
 static void add_failures(job_report *j, int rank, const wire_failure *f, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -632,6 +665,8 @@ static void add_summary(job_report *j, const rank_summary *r)
     for (int k = 0; k < WHY_COUNT; k++)
         j->not_shared[k] += r->not_shared[k];
     j->seconds = r->seconds > j->seconds ? r->seconds : j->seconds;
+    j->shared_seconds = r->shared_seconds > j->shared_seconds ? r->shared_seconds
+                                                              : j->shared_seconds;
     j->seed_seconds = r->seed_seconds > j->seed_seconds ? r->seed_seconds : j->seed_seconds;
     j->map_seconds = r->map_seconds > j->map_seconds ? r->map_seconds : j->map_seconds;
     if (r->headroom.times) {
@@ -652,7 +687,7 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
     int total_sites = 0, total_arrays = 0, total_fail = 0, total_viol = 0;
     for (int r = 0; r < j->ranks; r++) {
         total_sites += all[r].nsites;
-        total_arrays += all[r].narrays;
+        total_arrays += all[r].narrays + all[r].npeak; /* (room for both lists) */
         total_fail += all[r].nfailures;
         total_viol += all[r].nviolations;
     }
@@ -678,7 +713,12 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
             j->node[n].ranks = next, next += j->node[n].nranks, j->node[n].nranks = 0;
         for (int f = 0; f < total_fail; f++)
             j->failures[f].ranks = next, next += j->ranks;
-        int nseen = 0;
+        int nseen = 0, npeak_seen = 0;
+        for (int r = 0; r < j->ranks; r++) /* the finalize arrays' list, then the peak's */
+            npeak_seen += all[r].narrays;
+        wire_array *peak_seen = seen + npeak_seen;
+        int *peak_node = seen_node + npeak_seen;
+        npeak_seen = 0;
         for (int r = 0; r < j->ranks; r++) {
             const rank_summary *s = &all[r];
             const char *p = blobs + displs[r];
@@ -688,7 +728,8 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
                 add_site(j, acc, s, &ws[i]);
             const wire_array *wa = (const void *)(ws + s->nsites);
             add_arrays(j, s, wa, s->narrays, seen, &nseen, seen_node);
-            const wire_violation *wv = (const void *)(wa + s->narrays);
+            add_peak(j, s, wa + s->narrays, s->npeak, peak_seen, &npeak_seen, peak_node);
+            const wire_violation *wv = (const void *)(wa + s->narrays + s->npeak);
             for (int i = 0; i < s->nviolations; i++) {
                 j->violations[j->nviolations].rank = s->rank;
                 j->violations[j->nviolations++].v = wv[i];
@@ -782,7 +823,8 @@ static void write_report(rank_summary *all, int size, int nodes, const char *blo
     j.program = exe;
     if (!blobs) /* summaries only */
         for (int r = 0; r < size; r++)
-            all[r].nsites = all[r].narrays = all[r].nviolations = all[r].nfailures = 0;
+            all[r].nsites = all[r].narrays = all[r].npeak = all[r].nviolations =
+                all[r].nfailures = 0;
     if (merge(&j, all, blobs ? blobs : "", displs) == 0)
         print(&j, dest);
     else
@@ -804,7 +846,7 @@ int report_finish(const char *dest)
     me.rank = rank;
     me.node = world_node(rank, &nodes);
     if (blob_bytes > (size_t)1 << 30) { /* Gatherv counts are ints: keep the summary */
-        me.nsites = me.narrays = me.nviolations = me.nfailures = 0;
+        me.nsites = me.narrays = me.npeak = me.nviolations = me.nfailures = 0;
         blob_bytes = 0;
     }
     rank_summary *all = NULL;

@@ -31,10 +31,11 @@ typedef struct wire_site {
     int nroot_keys;
 } wire_site;
 
-/* A marked array mapped from a segment at MPI_Finalize. */
+/* A marked array mapped from a segment (at MPI_Finalize, or at the peak: peak.h). */
 typedef struct wire_array {
     unsigned long dev, ino;
     unsigned long long mapped, rss, pss;
+    unsigned long long present; /* at the peak: its pages present from the segment (pagemap) */
 } wire_array;
 
 typedef struct wire_violation {
@@ -63,9 +64,9 @@ typedef struct rank_summary {
     unsigned long broadcasts, below, shared;
     unsigned long not_shared[WHY_COUNT];
     unsigned long long bytes_shared;
-    double seconds, seed_seconds, map_seconds;
+    double seconds, shared_seconds, seed_seconds, map_seconds;
     wire_headroom headroom;
-    int nsites, narrays, nviolations, nfailures;
+    int nsites, narrays, npeak, nviolations, nfailures;
 } rank_summary;
 
 /* Merged over ranks. */
@@ -98,6 +99,9 @@ typedef struct node_figures {
     int *ranks, nranks;
     int arrays;
     unsigned long long mapped, segments, measured;
+    /* at the peak (the sum of its ranks' peaks): mapped, the node copies, the pages present
+     * from them and those pages once per copy */
+    unsigned long long peak_mapped, peak_segments, peak_present, peak_present_once;
 } node_figures;
 
 typedef struct job_report {
@@ -108,7 +112,7 @@ typedef struct job_report {
     int ranks, nodes;
     unsigned long broadcasts, below, shared, not_shared[WHY_COUNT];
     unsigned long long bytes_shared;
-    double seconds, seed_seconds, map_seconds;
+    double seconds, shared_seconds, seed_seconds, map_seconds;
     node_figures *node;
     merged_site *sites;
     int nsites;

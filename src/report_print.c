@@ -50,11 +50,23 @@ static void json_reasons(FILE *out, const unsigned long *not_shared)
     fputc('}', out);
 }
 
-static unsigned long long saved(const job_report *j, int measured)
+/* A node's saving: 0 at MPI_Finalize, 1 the same measured (PSS), 2 at the peak, 3 the
+ * same measured (pages present from the node copies, less each copy's once). */
+static unsigned long long node_saved(const node_figures *f, int which)
+{
+    switch (which) {
+    case 0: return f->mapped - f->segments;
+    case 1: return f->measured;
+    case 2: return f->peak_mapped - f->peak_segments;
+    default: return f->peak_present - f->peak_present_once;
+    }
+}
+
+static unsigned long long saved(const job_report *j, int which)
 {
     unsigned long long sum = 0;
     for (int n = 0; n < j->nodes; n++)
-        sum += measured ? j->node[n].measured : j->node[n].mapped - j->node[n].segments;
+        sum += node_saved(&j->node[n], which);
     return sum;
 }
 
@@ -119,8 +131,11 @@ static void json_job(FILE *out, const job_report *j)
     fprintf(out, ",\n    \"arrays_shared\": %d, \"saved_bytes\": %llu, "
                  "\"saved_bytes_measured\": %llu,\n",
             arrays(j), saved(j, 0), saved(j, 1));
-    fprintf(out, "    \"seconds\": %.6f, \"seed_seconds\": %.6f, \"map_seconds\": %.6f\n  },\n",
-            j->seconds, j->seed_seconds, j->map_seconds);
+    fprintf(out, "    \"peak_saved_bytes\": %llu, \"peak_saved_bytes_measured\": %llu,\n",
+            saved(j, 2), saved(j, 3));
+    fprintf(out, "    \"seconds\": %.6f, \"shared_seconds\": %.6f, \"seed_seconds\": %.6f, "
+                 "\"map_seconds\": %.6f\n  },\n",
+            j->seconds, j->shared_seconds, j->seed_seconds, j->map_seconds);
 }
 
 static void json_nodes(FILE *out, const job_report *j)
@@ -133,8 +148,11 @@ static void json_nodes(FILE *out, const job_report *j)
         fputs(", \"ranks\": ", out);
         json_ints(out, f->ranks, f->nranks);
         fprintf(out, ", \"arrays_shared\": %d, \"bytes_mapped\": %llu, \"segment_bytes\": %llu, "
-                     "\"saved_bytes\": %llu, \"saved_bytes_measured\": %llu}",
-                f->arrays, f->mapped, f->segments, f->mapped - f->segments, f->measured);
+                     "\"saved_bytes\": %llu, \"saved_bytes_measured\": %llu,\n     "
+                     "\"peak_bytes_mapped\": %llu, \"peak_segment_bytes\": %llu, "
+                     "\"peak_saved_bytes\": %llu, \"peak_saved_bytes_measured\": %llu}",
+                f->arrays, f->mapped, f->segments, f->mapped - f->segments, f->measured,
+                f->peak_mapped, f->peak_segments, node_saved(f, 2), node_saved(f, 3));
     }
     fputs("\n  ],\n", out);
 }
@@ -340,16 +358,20 @@ static void table_job(FILE *out, const job_report *j)
             fprintf(out, " %d", f->ranks[r]);
         fputs(f->nranks > 8 ? " ...\n" : "\n", out);
     }
-    fprintf(out, "  memory saved  %s at MPI_Finalize (%d array(s) shared), measured %s\n",
+    fprintf(out, "  memory saved  %s at the peak (the most shared at once), measured %s; %s at "
+                 "MPI_Finalize (%d array(s) shared), measured %s\n",
+            human(saved(j, 2), c, sizeof c), human(saved(j, 3), d, sizeof d),
             human(saved(j, 0), a, sizeof a), arrays(j), human(saved(j, 1), b, sizeof b));
     for (int n = 0; n < j->nodes && j->nodes > 1; n++)
-        fprintf(out, "    node %-3d %-16s %3d ranks  %d array(s)  saved %s, measured %s\n", n,
-                j->node[n].host, j->node[n].nranks, j->node[n].arrays,
-                human(j->node[n].mapped - j->node[n].segments, a, sizeof a),
-                human(j->node[n].measured, b, sizeof b));
-    fprintf(out, "  time          %.3f s in shared broadcasts (seeding %.3f s, mapping %.3f s), "
-                 "the most of any rank\n",
-            j->seconds, j->seed_seconds, j->map_seconds);
+        fprintf(out, "    node %-3d %-16s %3d ranks  saved %s at the peak, measured %s; %d "
+                     "array(s) at MPI_Finalize, saved %s, measured %s\n",
+                n, j->node[n].host, j->node[n].nranks, human(node_saved(&j->node[n], 2), c, sizeof c),
+                human(node_saved(&j->node[n], 3), d, sizeof d), j->node[n].arrays,
+                human(node_saved(&j->node[n], 0), a, sizeof a),
+                human(node_saved(&j->node[n], 1), b, sizeof b));
+    fprintf(out, "  time          %.3f s in large broadcasts (deciding, and sharing), of it %.3f s "
+                 "in the shared ones (seeding %.3f s, mapping %.3f s), the most of any rank\n",
+            j->seconds, j->shared_seconds, j->seed_seconds, j->map_seconds);
 }
 
 /* "written after the broadcast by rank(s) 1 3 (2 copies), e.g. from f+0x1a (app)" */

@@ -5,6 +5,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static mpishm_stats totals;
+static double shared_seconds;
 
 void stats_record(int outcome, size_t bytes, double seconds, double seed_seconds,
                   double map_seconds)
@@ -13,6 +14,7 @@ void stats_record(int outcome, size_t bytes, double seconds, double seed_seconds
     totals.seconds += seconds;
     if (outcome == STAT_SHARED) {
         totals.shared++;
+        shared_seconds += seconds;
         totals.bytes_shared += bytes;
         totals.seed_seconds += seed_seconds;
         totals.map_seconds += map_seconds;
@@ -22,6 +24,14 @@ void stats_record(int outcome, size_t bytes, double seconds, double seed_seconds
         totals.failed++;
     }
     pthread_mutex_unlock(&lock);
+}
+
+double stats_shared_seconds(void)
+{
+    pthread_mutex_lock(&lock);
+    double s = shared_seconds;
+    pthread_mutex_unlock(&lock);
+    return s;
 }
 
 void stats_get(mpishm_stats *out)

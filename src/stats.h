@@ -16,4 +16,7 @@ void stats_record(int outcome, size_t bytes, double seconds, double seed_seconds
 /* A consistent copy of the counters. */
 void stats_get(mpishm_stats *out);
 
+/* Of mpishm_stats.seconds, the time spent in the broadcasts that were shared. */
+double stats_shared_seconds(void);
+
 #endif

@@ -406,6 +406,28 @@ def judge_line(args, r, label, env=None):
           f"{label}: rerun shared 2, saved {again['job']['saved_bytes']} of {saving(again, TABLES)}")
     check(again["suggested_sites"] == "", f"{label}: nothing left to suggest after the rerun: "
           f"{again['suggested_sites']!r}")
+    job = again["job"]
+    check(job["peak_saved_bytes"] == job["saved_bytes"] == saving(again, TABLES),
+          f"{label}: saved at the peak {job['peak_saved_bytes']} and at MPI_Finalize "
+          f"{job['saved_bytes']}, one copy per node: {saving(again, TABLES)}")
+    # tables freed before MPI_Finalize: nothing shared at the end, the peak says what it saved
+    freed, p = report_run(args, {"MPISHM_SITES": r["suggested_sites"], **(env or {})},
+                          ["--free-early"])
+    check(partners_shared(args, p) == args.ranks, f"{label}: --free-early shares both tables")
+    job = freed["job"]
+    check(job["saved_bytes"] == 0 and job["arrays_shared"] == 0,
+          f"{label}: freed early, nothing shared at MPI_Finalize: {job['saved_bytes']}")
+    check(job["peak_saved_bytes"] == saving(freed, TABLES),
+          f"{label}: freed early, saved at the peak {job['peak_saved_bytes']} == "
+          f"{saving(freed, TABLES)}")
+    check(abs(job["peak_saved_bytes_measured"] - job["peak_saved_bytes"]) <= 2 * PAGE * args.ranks,
+          f"{label}: freed early, measured at the peak {job['peak_saved_bytes_measured']} within "
+          f"a few pages of {job['peak_saved_bytes']}")
+    for n in freed["nodes"]:
+        want = TABLES * (len(n["ranks"]) - 1)
+        check(n["peak_saved_bytes"] == want and n["peak_segment_bytes"] == TABLES,
+              f"{label}: node {n['node']} saved {n['peak_saved_bytes']} == {want} at the peak, "
+              f"one copy of {n['peak_segment_bytes']}")
 
 
 def judge_partners(args):
