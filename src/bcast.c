@@ -1107,6 +1107,20 @@ static void make_private_for_fallback(const bcast_call *call, int agreed)
     } while (n == 16);
 }
 
+/* The report: the bytes of a receiving rank's buffer (its whole pages) that are its own and
+ * resident before the broadcast, set before it on every rank (a table zeroed everywhere, as
+ * Fortran's `t = 0.0`): the job's memory peak holds them before the library can act. */
+static size_t resident_before(const bcast_call *call)
+{
+    int rank = -1;
+    if (!call->bytes || PMPI_Comm_rank(call->comm, &rank) != MPI_SUCCESS || rank == call->root)
+        return 0;
+    layout l;
+    layout_compute(&l, (uintptr_t)call->buf, call->bytes, bcast_cfg.page);
+    long file = 0, own = l.map_len ? procmaps_page_kinds(l.map_start, l.map_len, &file) : 0;
+    return own > 0 ? (size_t)own * bcast_cfg.page : 0;
+}
+
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
 int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
@@ -1133,6 +1147,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         a.call_pc = stack.n ? stack.pc[0] : 0;
     }
     int rank = -1;
+    size_t resident = bcast_cfg.report ? resident_before(call) : 0;
     const topo *known = topo_cached(comm); /* waits spin where the node has a core per rank */
     wait_spin_only(known && !known->crowded);
     int rc = agree_eligible(&a, &eligible);
@@ -1256,7 +1271,7 @@ out:
                  : rc == MPI_SUCCESS && !eligible ? STAT_DECLINED : STAT_FAILED,
                  bytes, PMPI_Wtime() - start, a.seed_seconds, a.map_seconds);
     if (bcast_cfg.report) {
-        sites_record(site, shared, a.why, a.origin, (uintptr_t)buf, bytes);
+        sites_record(site, shared, a.why, a.origin, (uintptr_t)buf, bytes, resident);
         report_outcome(comm, shared, a.why, bytes);
     }
     inside = 0;

@@ -130,6 +130,7 @@ static void to_wire(const site_record *r, wire_site *w)
     w->candidate_bytes = r->candidate_bytes;
     w->shared_bytes = r->shared_bytes;
     w->key = r->key;
+    w->resident_before = r->resident_before;
     w->nroot_keys = r->nroot_keys;
     memcpy(w->root_keys, r->root_keys, sizeof w->root_keys);
 }
@@ -358,6 +359,7 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
             m->s.root_keys[m->s.nroot_keys++] = w->root_keys[k];
     }
     if (m->ranks) { /* an earlier rank's record (a new one was copied whole above) */
+        m->s.resident_before += w->resident_before;
         m->s.unchanged += w->unchanged;
         m->s.written += w->written;
         m->s.unchecked += w->unchecked;

@@ -26,6 +26,7 @@ typedef struct wire_site {
     /* content.h: this rank's copies found unchanged, written, not checked after broadcasts */
     unsigned long unchanged, written, unchecked;
     wire_frame writer; /* a write strict mode's warn mode saw into one of them, if any */
+    unsigned long long resident_before;          /* sites.h: site_record.resident_before */
     unsigned long long key;                      /* sites.h: site_record.key */
     unsigned long long root_keys[SITE_ROOT_KEYS]; /* and root_keys */
     int nroot_keys;

@@ -131,8 +131,12 @@ static void json_job(FILE *out, const job_report *j)
     fprintf(out, ",\n    \"arrays_shared\": %d, \"saved_bytes\": %llu, "
                  "\"saved_bytes_measured\": %llu,\n",
             arrays(j), saved(j, 0), saved(j, 1));
-    fprintf(out, "    \"peak_saved_bytes\": %llu, \"peak_saved_bytes_measured\": %llu,\n",
-            saved(j, 2), saved(j, 3));
+    unsigned long long resident = 0;
+    for (int i = 0; i < j->nsites; i++)
+        resident += j->sites[i].s.resident_before;
+    fprintf(out, "    \"peak_saved_bytes\": %llu, \"peak_saved_bytes_measured\": %llu, "
+                 "\"resident_before_bytes\": %llu,\n",
+            saved(j, 2), saved(j, 3), resident);
     fprintf(out, "    \"seconds\": %.6f, \"shared_seconds\": %.6f, \"seed_seconds\": %.6f, "
                  "\"map_seconds\": %.6f\n  },\n",
             j->seconds, j->shared_seconds, j->seed_seconds, j->map_seconds);
@@ -208,7 +212,8 @@ static void json_sites(FILE *out, const job_report *j)
                      "\"select_as\": ",
                 m->selected_by, m->candidate ? "true" : "false", m->saving);
         json_string(out, m->select_as);
-        fprintf(out, ", \"group\": %d, \"partners\": ", m->group);
+        fprintf(out, ", \"group\": %d, \"resident_before_bytes\": %llu, \"partners\": ",
+                m->group, m->s.resident_before);
         partners(out, j, i, 1);
         fprintf(out, ",\n     \"content\": {\"verdict\": \"%s\", \"unchanged\": %lu, "
                      "\"written\": %lu, \"unchecked\": %lu, \"ranks_writing\": %d, "
@@ -423,6 +428,26 @@ static void table_sites(FILE *out, const job_report *j, int candidates)
     }
 }
 
+/* Sites whose receiving ranks held their copies, their own pages, before the broadcast. */
+static void table_resident(FILE *out, const job_report *j)
+{
+    char a[32];
+    int any = 0;
+    for (int i = 0; i < j->nsites; i++) {
+        const merged_site *m = &j->sites[i];
+        if (!m->s.resident_before)
+            continue;
+        if (!any++)
+            fputs("  resident before the broadcast: the receiving ranks' copies were set on every "
+                  "rank first (zeroed, say), so the job's peak holds them before the library can "
+                  "act; initialising on the root alone would take this off the peak\n", out);
+        fprintf(out, "    %-10s %-20s ", human(m->s.resident_before, a, sizeof a),
+                m->select_as[0] ? m->select_as : "-");
+        table_stack(out, &m->s);
+        fputc('\n', out);
+    }
+}
+
 static void table_violations(FILE *out, const job_report *j)
 {
     char a[32];
@@ -445,6 +470,7 @@ void report_print_table(FILE *out, const job_report *j)
     table_job(out, j);
     table_sites(out, j, 1);
     table_sites(out, j, 0);
+    table_resident(out, j);
     table_violations(out, j);
     char *line = NULL;
     size_t len = 0;

@@ -157,7 +157,8 @@ int sites_lookup(const callstack *s, int *selected)
 
 /* Count [buf, buf+bytes) once per site in the saving estimate; past SITE_BUFFERS distinct
  * buffers every further call is taken as a new one. */
-static void count_buffer(site_record *r, int shared, int candidate, uintptr_t buf, size_t bytes)
+static void count_buffer(site_record *r, int shared, int candidate, uintptr_t buf, size_t bytes,
+                         size_t resident)
 {
     int i = 0;
     while (i < r->nbuffers && (r->buffers[i].addr != buf || r->buffers[i].bytes != bytes))
@@ -165,13 +166,19 @@ static void count_buffer(site_record *r, int shared, int candidate, uintptr_t bu
     if (i == SITE_BUFFERS) {
         r->candidate_bytes += candidate ? bytes : 0;
         r->shared_bytes += shared ? bytes : 0;
+        r->resident_before += resident;
         return;
     }
     if (i == r->nbuffers) {
         r->nbuffers++;
         r->buffers[i].addr = buf;
         r->buffers[i].bytes = bytes;
+        r->buffers[i].resident = 0;
         r->buffers[i].candidate = r->buffers[i].shared = 0;
+    }
+    if (resident > r->buffers[i].resident) {
+        r->resident_before += resident - r->buffers[i].resident;
+        r->buffers[i].resident = resident;
     }
     if (candidate && !r->buffers[i].candidate) {
         r->buffers[i].candidate = 1;
@@ -202,19 +209,22 @@ void sites_merge(site_record *into, const site_record *from)
     }
     into->written |= from->written;
     into->slow |= from->slow;
-    size_t listed_candidate = 0, listed_shared = 0;
+    size_t listed_candidate = 0, listed_shared = 0, listed_resident = 0;
     for (int i = 0; i < from->nbuffers; i++) {
         const __typeof__(from->buffers[0]) *b = &from->buffers[i];
         listed_candidate += b->candidate ? b->bytes : 0;
         listed_shared += b->shared ? b->bytes : 0;
-        count_buffer(into, b->shared, b->candidate, b->addr, b->bytes);
+        listed_resident += b->resident;
+        count_buffer(into, b->shared, b->candidate, b->addr, b->bytes, b->resident);
     }
     /* what `from` counted past its list of distinct buffers */
     into->candidate_bytes += from->candidate_bytes - listed_candidate;
     into->shared_bytes += from->shared_bytes - listed_shared;
+    into->resident_before += from->resident_before - listed_resident;
 }
 
-void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes)
+void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes,
+                  size_t resident)
 {
     if (id < 0)
         return;
@@ -229,7 +239,7 @@ void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, si
         r->by_origin[origin]++;
     if (bytes > r->max_bytes)
         r->max_bytes = bytes;
-    count_buffer(r, shared, !shared && why == WHY_NOT_MARKED, buf, bytes);
+    count_buffer(r, shared, !shared && why == WHY_NOT_MARKED, buf, bytes, resident);
     pthread_mutex_unlock(&lock);
 }
 

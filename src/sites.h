@@ -59,7 +59,13 @@ typedef struct site_record {
     int probe_warming;               /* the first of a pair ran: its pages were faulted in */
     unsigned long shares_since;      /* shared broadcasts since the last of them */
     int nbuffers;
-    struct { uintptr_t addr; size_t bytes; unsigned char candidate, shared; } buffers[SITE_BUFFERS];
+    struct {
+        uintptr_t addr;
+        size_t bytes;
+        size_t resident; /* the most of it resident and this rank's own before a broadcast */
+        unsigned char candidate, shared;
+    } buffers[SITE_BUFFERS];
+    size_t resident_before;          /* those summed over the distinct buffers (receiving) */
     /* The site's key: a hash of its frames by name (function and object, or the offset in
      * the object where the function is unknown), up to main: the same on every rank for the
      * same site, whatever the addresses (sites_key). */
@@ -79,8 +85,11 @@ int sites_configure(const char *list);
 int sites_lookup(const callstack *s, int *selected);
 
 /* Record one large broadcast from site `id` into [buf, buf+bytes): shared, or not for
- * `why`; origin is how the buffer was eligible (region_origin) or -1. */
-void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes);
+ * `why`; origin is how the buffer was eligible (region_origin) or -1; `resident`: the
+ * bytes of its whole pages that were this receiving rank's own and resident before the
+ * broadcast (set before it, on every rank: 0 on the root). */
+void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes,
+                  size_t resident);
 
 /* A buffer MPISHM_SITES or MPISHM_AUTO selected at site `id` was written after it was
  * shared: from now on the site's buffers are left to MPI (copy-on-write kept the data right,

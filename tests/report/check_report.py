@@ -440,6 +440,21 @@ def judge_partners(args):
           "the same broadcasts as recv_tables" in p.stderr, "the table pairs the two sites")
     check(re.search(r"MPISHM_SITES=(recv_tables,send_tables|send_tables,recv_tables)\n",
                     p.stderr) is not None, "the table's line")
+    check(r["job"]["resident_before_bytes"] == 0 and
+          all(s["resident_before_bytes"] == 0 for s in r["sites"]),
+          "tables untouched before the broadcast: nothing resident before it")
+    # tables zeroed on every rank first: the receivers' copies resident before the broadcast
+    r, p = report_run(args, extra_args=["--zero"])
+    recv, send = site(r, "recv_tables"), site(r, "send_tables")
+    want = (args.ranks - 1) * TABLES
+    check(recv and recv["resident_before_bytes"] == want and send["resident_before_bytes"] == 0
+          and r["job"]["resident_before_bytes"] == want,
+          f"--zero: resident before the broadcast {want} on the receivers, none on the root: "
+          f"{recv and recv['resident_before_bytes']}, job {r['job']['resident_before_bytes']}")
+    p = run(args, {"MPISHM_REPORT": "stderr"}, ["--zero"])
+    check(re.search(r"resident before the broadcast: .*initialising on the root alone would "
+                    r"take this off the peak\n\s+" + re.escape(f"{want / MiB:.1f} MiB") +
+                    r"\s+recv_tables", p.stderr) is not None, "--zero: the table says it")
     # an AUTO run: its line shares the same without AUTO
     r, p = report_run(args, {"MPISHM_AUTO": "1"})
     check(partners_shared(args, p) == args.ranks, "AUTO shares both tables")

@@ -64,12 +64,12 @@ Test(sites, counts_and_distinct_buffers)
 {
     callstack a = stack_of(2, 0x1000, 0x2000);
     int sel, id = sites_lookup(&a, &sel);
-    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x10000, 4096);
-    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x10000, 4096); /* the same buffer again */
-    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x20000, 8192);
-    sites_record(id, 1, WHY_NOT_MARKED, 1, 0x20000, 8192);
-    sites_record(id, 0, WHY_NOT_CONTIGUOUS, -1, 0x30000, 1 << 20);
-    sites_record(-1, 1, WHY_OTHER, 0, 0x40000, 1); /* no site: ignored */
+    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x10000, 4096, 4096);
+    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x10000, 4096, 4096); /* the same buffer again */
+    sites_record(id, 0, WHY_NOT_MARKED, -1, 0x20000, 8192, 0);
+    sites_record(id, 1, WHY_NOT_MARKED, 1, 0x20000, 8192, 8192);
+    sites_record(id, 0, WHY_NOT_CONTIGUOUS, -1, 0x30000, 1 << 20, 0);
+    sites_record(-1, 1, WHY_OTHER, 0, 0x40000, 1, 1); /* no site: ignored */
     site_record r[4];
     cr_assert_eq(sites_snapshot(r, 4), 1);
     cr_expect_eq(r[0].calls, 5);
@@ -80,6 +80,41 @@ Test(sites, counts_and_distinct_buffers)
     cr_expect_eq(r[0].max_bytes, 1 << 20);
     cr_expect_eq(r[0].candidate_bytes, 4096 + 8192, "each unmarked buffer once");
     cr_expect_eq(r[0].shared_bytes, 8192);
+    cr_expect_eq(r[0].resident_before, 4096 + 8192, "each buffer's most resident, once");
+}
+
+Test(sites, root_keys_once_each)
+{
+    callstack a = stack_of(2, 0x1000, 0x2000), b = stack_of(2, 0x1000, 0x3000);
+    int sel, id = sites_lookup(&a, &sel), other = sites_lookup(&b, &sel);
+    cr_expect_neq(sites_key(id), 0, "every site has a key");
+    cr_expect_lt(sites_key(id), 1ull << 63, "a positive long long");
+    cr_expect_eq(sites_key(-1), 0);
+    sites_note_root(id, sites_key(other));
+    sites_note_root(id, sites_key(other));
+    sites_note_root(id, 0); /* unknown: ignored */
+    for (uint64_t k = 1; k <= SITE_ROOT_KEYS + 2; k++)
+        sites_note_root(other, k);
+    site_record r[2];
+    cr_assert_eq(sites_snapshot(r, 2), 2);
+    cr_expect_eq(r[0].nroot_keys, 1);
+    cr_expect_eq(r[0].root_keys[0], sites_key(other));
+    cr_expect_eq(r[1].nroot_keys, SITE_ROOT_KEYS, "at most SITE_ROOT_KEYS kept");
+}
+
+Test(sites, frames_without_names_by_object_and_offset)
+{
+    frame_name f = {.function = "", .object = "/opt/app/bin/PyroDist", .object_offset = 0x2068};
+    cr_expect(callsite_frame_matches("PyroDist+0x2068", &f));
+    cr_expect(callsite_frame_matches("PyroDist+0x02068", &f), "leading zeros");
+    cr_expect(!callsite_frame_matches("PyroDist+0x2069", &f), "another offset");
+    cr_expect(!callsite_frame_matches("Pyro+0x2068", &f), "another object");
+    cr_expect(!callsite_frame_matches("PyroDist+0x", &f), "no offset");
+    cr_expect(!callsite_frame_matches("PyroDist+0x2068z", &f), "trailing junk");
+    cr_expect(!callsite_frame_matches("PyroDist", &f), "a function name does not match");
+    frame_name g = {.function = "load_mesh", .object = "/a/app", .object_offset = 0x10};
+    cr_expect(callsite_frame_matches("load_mesh", &g));
+    cr_expect(callsite_frame_matches("app+0x10", &g), "a named frame by its offset too");
 }
 
 Test(sites, many_buffers_still_count)
@@ -87,7 +122,7 @@ Test(sites, many_buffers_still_count)
     callstack a = stack_of(1, 0x1000);
     int sel, id = sites_lookup(&a, &sel);
     for (int i = 0; i < SITE_BUFFERS + 10; i++)
-        sites_record(id, 0, WHY_NOT_MARKED, -1, 0x100000 + (uintptr_t)i * 4096, 100);
+        sites_record(id, 0, WHY_NOT_MARKED, -1, 0x100000 + (uintptr_t)i * 4096, 100, 0);
     site_record r;
     cr_assert_eq(sites_snapshot(&r, 1), 1);
     cr_expect_eq(r.candidate_bytes, (SITE_BUFFERS + 10) * 100);
