@@ -103,6 +103,23 @@ static void name_frame(uintptr_t pc, wire_frame *w)
     w->object_offset = f.object_offset;
 }
 
+/* Site `from`'s calls at each place of the stack join site `into`'s (the same functions). */
+static void add_offsets(wire_site *into, const wire_site *from)
+{
+    for (int k = 0; k < into->nframes && k < from->nframes; k++) {
+        wire_frame *f = &into->frame[k];
+        const wire_frame *g = &from->frame[k];
+        for (int n = -1; n < g->nmore; n++) {
+            unsigned long off = n < 0 ? g->object_offset : g->more[n];
+            int seen = off == f->object_offset;
+            for (int m = 0; m < f->nmore && !seen; m++)
+                seen = f->more[m] == off;
+            if (!seen && f->nmore < FRAME_MORE)
+                f->more[f->nmore++] = off;
+        }
+    }
+}
+
 /* A site is a chain of functions: calls from two lines of one function are one site (the
  * compiler may also duplicate a call), as MPISHM_SITES selects by function. Addresses differ
  * between ranks (address space randomisation); objects, names and offsets do not. */
@@ -191,6 +208,7 @@ static size_t local_sites(wire_site **out)
         if (k < kept) {
             sites_merge(&rec[k], &rec[i]);
             to_wire(&rec[k], &w[k]);
+            add_offsets(&w[k], site);
         } else {
             rec[kept] = rec[i];
             to_wire(&rec[kept], site);
@@ -351,6 +369,7 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
     }
     for (int k = 0; k < 3; k++)
         m->s.by_origin[k] += w->by_origin[k];
+    add_offsets(&m->s, w);
     for (int k = 0; k < w->nroot_keys; k++) {
         int o = 0;
         while (o < m->s.nroot_keys && m->s.root_keys[o] != w->root_keys[k])

@@ -8,12 +8,19 @@
 
 #include "sites.h"
 
+/* Other calls kept per frame of a site. */
+#define FRAME_MORE 7
+
 /* A named frame, as sent between ranks. */
 typedef struct wire_frame {
     char function[256];
     unsigned long offset;
     char object[512];
     unsigned long object_offset;
+    /* a site's frame: the offsets in the object of its function's other calls at this place
+     * of the stack (a loader that broadcasts several tables is one site) */
+    unsigned long more[FRAME_MORE];
+    int nmore;
 } wire_frame;
 
 typedef struct wire_site {

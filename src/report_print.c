@@ -33,13 +33,26 @@ static void json_ints(FILE *out, const int *v, int n)
     fputc(']', out);
 }
 
+/* A site frame's other calls: "more_offsets" (none: nothing). */
+static void json_more(FILE *out, const wire_frame *f)
+{
+    if (f->nmore) {
+        fputs(", \"more_offsets\": [", out);
+        for (int k = 0; k < f->nmore; k++)
+            fprintf(out, "%s%lu", k ? ", " : "", f->more[k]);
+        fputc(']', out);
+    }
+}
+
 static void json_frame(FILE *out, const wire_frame *f)
 {
     fputs("{\"function\": ", out);
     json_string(out, f->function);
     fprintf(out, ", \"offset\": %lu, \"object\": ", f->offset);
     json_string(out, f->object);
-    fprintf(out, ", \"object_offset\": %lu}", f->object_offset);
+    fprintf(out, ", \"object_offset\": %lu", f->object_offset);
+    json_more(out, f);
+    fputc('}', out);
 }
 
 static void json_reasons(FILE *out, const unsigned long *not_shared)
@@ -199,7 +212,9 @@ static void json_sites(FILE *out, const job_report *j)
         json_string(out, f->function);
         fprintf(out, ", \"offset\": %lu, \"object\": ", f->offset);
         json_string(out, f->object);
-        fprintf(out, ", \"object_offset\": %lu,\n     \"callers\": [", f->object_offset);
+        fprintf(out, ", \"object_offset\": %lu", f->object_offset);
+        json_more(out, f);
+        fputs(",\n     \"callers\": [", out);
         for (int k = 1; k < m->s.nframes; k++) {
             fputs(k > 1 ? ", " : "", out);
             json_frame(out, &m->s.frame[k]);
@@ -320,6 +335,9 @@ static void table_stack(FILE *out, const wire_site *s)
             fprintf(out, "%s%s+0x%lx", k ? " < " : "", f->function, f->offset);
         else
             fprintf(out, "%s0x%lx", k ? " < " : "", f->object_offset);
+        for (int m = 0; m < f->nmore; m++) /* its function's other calls here */
+            fprintf(out, "/0x%lx", f->function[0] ? f->more[m] - f->object_offset + f->offset
+                                                  : f->more[m]);
         if (k + 1 == s->nframes || strcmp(f->object, s->frame[k + 1].object) != 0)
             fprintf(out, " (%s)", basename_of(f->object));
     }

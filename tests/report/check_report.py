@@ -44,6 +44,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -435,6 +436,20 @@ def judge_partners(args):
     r, p = report_run(args)
     check(partners_shared(args, p) == 0, "nothing shared without a selection")
     judge_line(args, r, "report run")
+    recv = site(r, "recv_tables")
+    check(recv and len(recv.get("more_offsets", [])) == 1,
+          f"recv_tables' two calls are one site that gives both: {recv}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "r.json")
+        with open(path, "w") as f:
+            json.dump(r, f)
+        out = subprocess.run([sys.executable, TOOL, path], capture_output=True, text=True).stdout
+        check(re.search(r"recv_tables\+0x[0-9a-f]+/0x[0-9a-f]+ < main", out) is not None,
+              "the tool shows both calls of recv_tables")
+        check(re.search(r"partners\.c:\d+,\d+ ", out) is not None or
+              shutil.which("addr2line") is None, "the tool gives both calls' lines")
+        check(re.search(r"recv_tables and send_tables: the same broadcasts", out) is not None,
+              "the tool pairs the two sites")
     p = run(args, {"MPISHM_REPORT": "stderr"})
     check("the same broadcasts as send_tables" in p.stderr and
           "the same broadcasts as recv_tables" in p.stderr, "the table pairs the two sites")
