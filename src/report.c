@@ -549,6 +549,8 @@ static void finish_sites(job_report *j, const node_acc *acc, int *parent, int *o
         m->content = m->s.written                          ? "written"
                      : m->s.unchanged && !m->s.unchecked ? "read-only"
                                                          : "unverified";
+        if (never_selectable(m)) /* (a stack's pages: nothing a line or a mark could do) */
+            m->s.resident_before = 0;
         /* an AUTO run's line: the sites MPISHM_AUTO shared, named */
         m->line = m->candidate ||
                   (j->auto_select && m->s.shared && m->s.by_origin[ORIGIN_AUTO] > 0);
