@@ -608,6 +608,23 @@ static void finish_sites(job_report *j, const node_acc *acc, int *parent, int *o
     }
 }
 
+/* The index of array a's segment on `node` in the list of segments seen (its first entry
+ * a copy of a: *fresh). */
+static int segment_seen(wire_array *seen, int *nseen, int *seen_node, int node,
+                        const wire_array *a, int *fresh)
+{
+    int k = 0;
+    while (k < *nseen && !(seen_node[k] == node && seen[k].dev == a->dev && seen[k].ino == a->ino))
+        k++;
+    *fresh = k == *nseen;
+    if (*fresh) {
+        seen[k] = *a;
+        seen_node[k] = node;
+        (*nseen)++;
+    }
+    return k;
+}
+
 static void add_arrays(job_report *j, const rank_summary *r, const wire_array *a, int n,
                        wire_array *seen, int *nseen, int *seen_node)
 {
@@ -615,14 +632,8 @@ static void add_arrays(job_report *j, const rank_summary *r, const wire_array *a
     for (int i = 0; i < n; i++) {
         nf->mapped += a[i].mapped;
         nf->measured += a[i].rss > a[i].pss ? a[i].rss - a[i].pss : 0;
-        int k = 0;
-        while (k < *nseen && !(seen_node[k] == r->node && seen[k].dev == a[i].dev &&
-                               seen[k].ino == a[i].ino))
-            k++;
-        if (k == *nseen) {
-            seen[k] = a[i];
-            seen_node[k] = r->node;
-            (*nseen)++;
+        int fresh, k = segment_seen(seen, nseen, seen_node, r->node, &a[i], &fresh);
+        if (fresh) {
             nf->arrays++;
             nf->segments += a[i].mapped;
         } else if (a[i].mapped > seen[k].mapped) {
@@ -641,14 +652,8 @@ static void add_peak(job_report *j, const rank_summary *r, const wire_array *a, 
     for (int i = 0; i < n; i++) {
         nf->peak_mapped += a[i].mapped;
         nf->peak_present += a[i].present;
-        int k = 0;
-        while (k < *nseen && !(seen_node[k] == r->node && seen[k].dev == a[i].dev &&
-                               seen[k].ino == a[i].ino))
-            k++;
-        if (k == *nseen) {
-            seen[k] = a[i];
-            seen_node[k] = r->node;
-            (*nseen)++;
+        int fresh, k = segment_seen(seen, nseen, seen_node, r->node, &a[i], &fresh);
+        if (fresh) {
             nf->peak_segments += a[i].mapped;
             nf->peak_present_once += a[i].present;
             continue;
