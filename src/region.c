@@ -23,14 +23,23 @@ static uintptr_t lowest = UINTPTR_MAX, highest;
 
 static int kept_fds; /* descriptors held by items, under the lock */
 
+/* Views of dropped descriptors, unmapped once the lock is let go: munmap is this library's
+ * own and UCX's hook, both of which look the registry up. A view exists only with a kept
+ * descriptor, so no more than REGION_FDS_MAX wait at once. */
+static struct { void *addr; size_t len; } unmaps[REGION_FDS_MAX];
+static int nunmaps;
+
 size_t region_count(void) { return __atomic_load_n(&published_count, __ATOMIC_RELAXED); }
 
 /* (An application that closed the descriptor and reused its number keeps its file.) */
 static void drop_fd(region *r)
 {
     struct stat st;
-    if (r->view)
-        munmap(r->view, r->view_len);
+    int n = nunmaps;
+    if (r->view && n < REGION_FDS_MAX) { /* (else it stays mapped: never seen to happen) */
+        unmaps[n].addr = r->view, unmaps[n].len = r->view_len;
+        __atomic_store_n(&nunmaps, n + 1, __ATOMIC_RELAXED);
+    }
     r->view = NULL, r->view_len = 0;
     if (r->fd >= 0) {
         if (fstat(r->fd, &st) == 0 && (unsigned long)st.st_dev == r->fd_dev &&
@@ -39,6 +48,20 @@ static void drop_fd(region *r)
         kept_fds--;
     }
     r->fd = -1;
+}
+
+void region_unmap_views(void)
+{
+    if (!__atomic_load_n(&nunmaps, __ATOMIC_RELAXED))
+        return;
+    __typeof__(unmaps) now;
+    pthread_mutex_lock(&lock);
+    int n = nunmaps;
+    memcpy(now, unmaps, (size_t)n * sizeof now[0]);
+    __atomic_store_n(&nunmaps, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n; i++)
+        munmap(now[i].addr, now[i].len);
 }
 
 static void publish(void)
@@ -119,6 +142,7 @@ int region_remove(uintptr_t base, region *out)
         rc = 0;
     }
     pthread_mutex_unlock(&lock);
+    region_unmap_views();
     return rc;
 }
 
@@ -154,6 +178,7 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
         rc = 0;
     }
     pthread_mutex_unlock(&lock);
+    region_unmap_views();
     return rc;
 }
 
@@ -180,6 +205,7 @@ int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
         rc = 0;
     }
     pthread_mutex_unlock(&lock);
+    region_unmap_views();
     if (fd >= 0)
         close(fd);
     return rc;
@@ -253,4 +279,5 @@ void region_clear(void)
     count = capacity = 0;
     publish();
     pthread_mutex_unlock(&lock);
+    region_unmap_views();
 }

@@ -79,6 +79,12 @@ int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
  * gone or keeps another descriptor (or a view already): the caller unmaps it then. */
 int region_keep_view(uintptr_t base, int fd, void *view, size_t len);
 
+/* Unmap the views of descriptors dropped since (never under the registry's lock: munmap is
+ * hooked). The registry's functions do it before they return, but for
+ * region_take_overlapping, which runs inside munmap hooks: call this after it where
+ * munmap may be called. */
+void region_unmap_views(void);
+
 /* Copy into out[] up to `max` arrays that overlap [start, start+len), skipping the first
  * `skip` of them (address order). Returns how many were copied. */
 size_t region_overlapping(uintptr_t start, size_t len, size_t skip, region *out, size_t max);

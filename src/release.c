@@ -101,6 +101,7 @@ static void release_block(void *p, size_t len, int keep)
             unshare_region(r, keep || !inside);
         }
     } while (n == 16);
+    region_unmap_views();
 }
 
 extern void __libc_free(void *);
