@@ -1138,16 +1138,18 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     attempt a = {.buf = buf, .bytes = bytes, .size = call->size, .root = root, .comm = comm,
                  .own = SEGMENT_INIT, .primary = SEGMENT_INIT, .origin = -1, .site = -1};
     int eligible = 0, site = -1;
+    size_t resident = 0; /* the report: this rank's own pages of the buffer before it */
     double start = PMPI_Wtime();
     if (bcast_cfg.report || bcast_cfg.by_sites || bcast_cfg.auto_select) {
         callstack stack;
         callsite_capture(&stack);
         site = a.site = *site_out = sites_lookup(&stack, &a.by_site);
         a.by_site &= bcast_cfg.by_sites;
+        if (bcast_cfg.report && !sites_knows_buffer(site, (uintptr_t)buf, bytes))
+            resident = resident_before(call);
         a.call_pc = stack.n ? stack.pc[0] : 0;
     }
     int rank = -1;
-    size_t resident = bcast_cfg.report ? resident_before(call) : 0;
     const topo *known = topo_cached(comm); /* waits spin where the node has a core per rank */
     wait_spin_only(known && !known->crowded);
     int rc = agree_eligible(&a, &eligible);

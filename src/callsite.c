@@ -178,14 +178,18 @@ int callsite_program_ends(const frame_name *f)
 
 int callsite_frame_matches(const char *name, const frame_name *f)
 {
-    const char *plus = strstr(name, "+0x");
+    const char *plus = NULL; /* the last "+0x": a file name may hold one */
+    for (const char *p = strstr(name, "+0x"); p; p = strstr(p + 1, "+0x"))
+        plus = p;
     if (!plus)
         return callsite_name_matches(name, f->function);
+    const char *digits = plus + 3;
+    if (!*digits || strspn(digits, "0123456789abcdefABCDEF") != strlen(digits))
+        return 0;
     const char *base = strrchr(f->object, '/');
     base = base ? base + 1 : f->object;
-    char *end = NULL;
-    unsigned long long off = strtoull(plus + 3, &end, 16);
-    return end != plus + 3 && !*end && (size_t)(plus - name) == strlen(base) && base[0] &&
+    unsigned long long off = strtoull(digits, NULL, 16);
+    return base[0] && (size_t)(plus - name) == strlen(base) &&
            strncmp(name, base, (size_t)(plus - name)) == 0 && off == f->object_offset;
 }
 

@@ -55,6 +55,8 @@ void peak_note_shared(void)
     pthread_mutex_unlock(&lock);
 }
 
+int peak_pending(void) { return __atomic_load_n(&pending, __ATOMIC_ACQUIRE); }
+
 void peak_leaving(void)
 {
     if (!__atomic_load_n(&pending, __ATOMIC_ACQUIRE))

@@ -20,6 +20,9 @@ void peak_note_shared(void);
  * free, munmap and UCX's memory hooks), one load when there is nothing to take. */
 void peak_leaving(void);
 
+/* Whether the current arrays are the peak, not taken yet (one load). */
+int peak_pending(void);
+
 /* The arrays at the peak (the current ones, where they are the peak still) into out[max]:
  * per array its segment, bytes mapped and the bytes of its pages present from the segment
  * (pagemap) at that moment. Returns how many. */

@@ -86,13 +86,31 @@ int retire_selected(uintptr_t start, size_t len)
     return 0;
 }
 
+/* The report's high-water mark, where [p, p+len) holds a shared array that is about to go. */
+static void leaving_shared(void *p, size_t len)
+{
+    region r[16];
+    size_t n, from = 0;
+    if (!peak_pending())
+        return;
+    do {
+        n = region_overlapping((uintptr_t)p, len, from, r, 16);
+        for (size_t i = 0; i < n; i++)
+            if (r[i].shared) {
+                peak_leaving();
+                return;
+            }
+        from += n;
+    } while (n == 16);
+}
+
 /* Drop every mark inside the block [p, p+len) that is being freed or moved. Content is kept
  * when the caller still needs it (realloc) or when a mark reaches outside the block. */
 static void release_block(void *p, size_t len, int keep)
 {
     region taken[16];
     size_t n;
-    peak_leaving(); /* (before the arrays leave the registry) */
+    leaving_shared(p, len); /* (before the arrays leave the registry) */
     do {
         n = region_take_overlapping((uintptr_t)p, len, taken, 16);
         for (size_t i = 0; i < n; i++) {
@@ -204,7 +222,7 @@ static void forget_block(void *addr, size_t len)
 {
     region taken[16];
     size_t n;
-    peak_leaving();
+    leaving_shared(addr, len);
     do {
         n = region_take_overlapping((uintptr_t)addr, len, taken, 16);
         for (size_t i = 0; i < n; i++) {

@@ -166,19 +166,15 @@ static void count_buffer(site_record *r, int shared, int candidate, uintptr_t bu
     if (i == SITE_BUFFERS) {
         r->candidate_bytes += candidate ? bytes : 0;
         r->shared_bytes += shared ? bytes : 0;
-        r->resident_before += resident;
         return;
     }
-    if (i == r->nbuffers) {
+    if (i == r->nbuffers) { /* (resident: at its first broadcast here, before MPI wrote it) */
         r->nbuffers++;
         r->buffers[i].addr = buf;
         r->buffers[i].bytes = bytes;
-        r->buffers[i].resident = 0;
-        r->buffers[i].candidate = r->buffers[i].shared = 0;
-    }
-    if (resident > r->buffers[i].resident) {
-        r->resident_before += resident - r->buffers[i].resident;
         r->buffers[i].resident = resident;
+        r->resident_before += resident;
+        r->buffers[i].candidate = r->buffers[i].shared = 0;
     }
     if (candidate && !r->buffers[i].candidate) {
         r->buffers[i].candidate = 1;
@@ -259,6 +255,20 @@ static int site_flag(int id, size_t offset, int set)
 
 void sites_mark_written(int id) { site_flag(id, offsetof(site_record, written), 1); }
 int sites_is_written(int id) { return site_flag(id, offsetof(site_record, written), 0); }
+
+int sites_knows_buffer(int id, uintptr_t buf, size_t bytes)
+{
+    if (id < 0)
+        return 1;
+    pthread_mutex_lock(&lock);
+    const site_record *r = &sites[id];
+    int i = 0;
+    while (i < r->nbuffers && (r->buffers[i].addr != buf || r->buffers[i].bytes != bytes))
+        i++;
+    int known = i < r->nbuffers || r->nbuffers == SITE_BUFFERS;
+    pthread_mutex_unlock(&lock);
+    return known;
+}
 void sites_mark_slow(int id) { site_flag(id, offsetof(site_record, slow), 1); }
 int sites_is_slow(int id) { return site_flag(id, offsetof(site_record, slow), 0); }
 

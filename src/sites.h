@@ -87,7 +87,8 @@ int sites_lookup(const callstack *s, int *selected);
 /* Record one large broadcast from site `id` into [buf, buf+bytes): shared, or not for
  * `why`; origin is how the buffer was eligible (region_origin) or -1; `resident`: the
  * bytes of its whole pages that were this receiving rank's own and resident before the
- * broadcast (set before it, on every rank: 0 on the root). */
+ * broadcast (set before it, on every rank: 0 on the root), counted at the buffer's first
+ * broadcast from the site (later ones find what MPI or the mapping put there). */
 void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, size_t bytes,
                   size_t resident);
 
@@ -95,6 +96,10 @@ void sites_record(int id, int shared, why_not why, int origin, uintptr_t buf, si
  * shared: from now on the site's buffers are left to MPI (copy-on-write kept the data right,
  * but every written page cost a fault and a copy). */
 void sites_mark_written(int id);
+
+/* Whether site `id` saw a broadcast into [buf, buf+bytes) already (1 for -1, and past
+ * SITE_BUFFERS buffers). */
+int sites_knows_buffer(int id, uintptr_t buf, size_t bytes);
 
 /* Whether sites_mark_written was called for `id` (0 for -1). */
 int sites_is_written(int id);

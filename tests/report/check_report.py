@@ -458,6 +458,13 @@ def judge_partners(args):
     check(r["job"]["resident_before_bytes"] == 0 and
           all(s["resident_before_bytes"] == 0 for s in r["sites"]),
           "tables untouched before the broadcast: nothing resident before it")
+    # sent twice: the second time the receivers' pages are MPI's from the first, not set first
+    r, p = report_run(args, extra_args=["--again"])
+    check(r["job"]["resident_before_bytes"] == 0 and r["job"]["broadcasts"] == 4,
+          f"--again: nothing resident before the first broadcast, none counted at the second: "
+          f"{r['job']['resident_before_bytes']}")
+    check(site(r, "recv_tables")["saving_bytes"] + site(r, "send_tables")["saving_bytes"] ==
+          saving(r, TABLES), "--again: each table counted once")
     # tables zeroed on every rank first: the receivers' copies resident before the broadcast
     r, p = report_run(args, extra_args=["--zero"])
     recv, send = site(r, "recv_tables"), site(r, "send_tables")

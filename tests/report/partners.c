@@ -2,10 +2,11 @@
  * send_tables() and broadcasts them, every other rank receives them in recv_tables()
  * (`if (rank == 0) send_tables(); else recv_tables();`), two call sites of the same
  * broadcasts. Two page-aligned tables of --mib N and N/2 MiB.
- *   partners [--mib N] [--zero] [--free-early]
+ *   partners [--mib N] [--zero] [--free-early] [--again]
  * --zero: every rank sets its tables to zero first (WRF's thompson_init does), so that the
  * receivers' copies are resident before the broadcast; --free-early: the tables are freed
- * before MPI_Finalize, as most programs do.
+ * before MPI_Finalize, as most programs do; --again: the tables are sent a second time (the
+ * root refills them; the receivers' copies were written by the first).
  * Rank 0 prints "partners: data right on every rank, S of R ranks shared both tables" (S
  * from mpishm_query on every rank after the broadcasts), or FAILED lines. */
 #include <mpi.h>
@@ -52,13 +53,14 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    int size, zero = 0, free_early = 0;
+    int size, zero = 0, free_early = 0, again = 0;
     size_t mib = 8;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mib") && i + 1 < argc) mib = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--zero")) zero = 1;
         else if (!strcmp(argv[i], "--free-early")) free_early = 1;
+        else if (!strcmp(argv[i], "--again")) again = 1;
     }
     size_t na = mib << 20, nb = mib << 19;
     unsigned char *a = table_alloc(na), *b = table_alloc(nb);
@@ -67,10 +69,11 @@ int main(int argc, char **argv)
         memset(a, 0, na);
         memset(b, 0, nb);
     }
-    if (rank == 0)
-        send_tables(a, na, b, nb);
-    else
-        recv_tables(a, na, b, nb);
+    for (int k = 0; k <= again; k++)
+        if (rank == 0)
+            send_tables(a, na, b, nb);
+        else
+            recv_tables(a, na, b, nb);
     for (size_t i = 0; i < na; i += 4093)
         if (a[i] != pattern_byte(i, 1)) {
             CHECK(0, "wrong byte at %zu of the first table", i);

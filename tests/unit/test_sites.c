@@ -80,7 +80,10 @@ Test(sites, counts_and_distinct_buffers)
     cr_expect_eq(r[0].max_bytes, 1 << 20);
     cr_expect_eq(r[0].candidate_bytes, 4096 + 8192, "each unmarked buffer once");
     cr_expect_eq(r[0].shared_bytes, 8192);
-    cr_expect_eq(r[0].resident_before, 4096 + 8192, "each buffer's most resident, once");
+    cr_expect_eq(r[0].resident_before, 4096, "each buffer's resident at its first broadcast");
+    cr_expect(sites_knows_buffer(id, 0x10000, 4096));
+    cr_expect(!sites_knows_buffer(id, 0x10000, 8192), "another size: another buffer");
+    cr_expect(sites_knows_buffer(-1, 0, 0), "no site: nothing to measure");
 }
 
 Test(sites, root_keys_once_each)
@@ -111,6 +114,10 @@ Test(sites, frames_without_names_by_object_and_offset)
     cr_expect(!callsite_frame_matches("Pyro+0x2068", &f), "another object");
     cr_expect(!callsite_frame_matches("PyroDist+0x", &f), "no offset");
     cr_expect(!callsite_frame_matches("PyroDist+0x2068z", &f), "trailing junk");
+    cr_expect(!callsite_frame_matches("PyroDist+0x0x2068", &f), "a second 0x");
+    cr_expect(!callsite_frame_matches("PyroDist+0x -2068", &f), "a sign or a blank");
+    frame_name h = {.function = "", .object = "/x/a+0x1", .object_offset = 0x20};
+    cr_expect(callsite_frame_matches("a+0x1+0x20", &h), "a file name holding +0x");
     cr_expect(!callsite_frame_matches("PyroDist", &f), "a function name does not match");
     frame_name g = {.function = "load_mesh", .object = "/a/app", .object_offset = 0x10};
     cr_expect(callsite_frame_matches("load_mesh", &g));
