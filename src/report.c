@@ -345,10 +345,14 @@ static char *collect(rank_summary *me, size_t *blob_bytes)
 /* ---- rank 0: merging --------------------------------------------------------------- */
 
 
-/* Per node, the ranks' distinct buffers at a site cost their sum; shared, one copy. */
-typedef struct node_acc { unsigned long long sum, max; } node_acc;
+/* One rank's part of a site: its distinct buffers' bytes, as a candidate [0] and shared [1].
+ * Savings are made of these (group_savings). */
+typedef struct contribution {
+    int site, group, node, rank;
+    unsigned long long bytes[2];
+} contribution;
 
-static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const wire_site *w)
+static void add_site(job_report *j, contribution *c, const rank_summary *r, const wire_site *w)
 {
     int i = 0;
     while (i < j->nsites && !same_site(&j->sites[i].s, w))
@@ -393,13 +397,8 @@ static void add_site(job_report *j, node_acc *acc, const rank_summary *r, const 
     m->ranks++;
     /* with MPISHM_AUTO every buffer that could be selected was: nothing left to suggest */
     m->candidate |= w->not_shared[WHY_NOT_MARKED] > 0 && !bcast_cfg.auto_select;
-    /* accumulators: [site][node][candidate 0 / shared 1] */
-    node_acc *c = &acc[((size_t)i * j->nodes + r->node) * 2];
-    unsigned long long b[2] = {w->candidate_bytes, w->shared_bytes};
-    for (int k = 0; k < 2; k++) {
-        c[k].sum += b[k];
-        c[k].max = b[k] > c[k].max ? b[k] : c[k].max;
-    }
+    *c = (contribution){.site = i, .node = r->node, .rank = r->rank,
+                        .bytes = {w->candidate_bytes, w->shared_bytes}};
 }
 
 /* Every large call was into a stack or memory that is not private: no MPISHM_SITES name can
@@ -482,31 +481,42 @@ static void find_groups(job_report *j, int *parent)
                 }
 }
 
-/* The accumulator a site's saving comes from: its candidates' buffers, or its shared ones. */
-static const node_acc *acc_of(const job_report *j, const node_acc *acc, int i, int n)
+static int by_group_node_rank(const void *x, const void *y)
 {
-    return &acc[((size_t)i * j->nodes + n) * 2 + (j->sites[i].candidate ? 0 : 1)];
+    const contribution *a = x, *b = y;
+    return a->group != b->group ? (a->group > b->group) - (a->group < b->group)
+           : a->node != b->node ? (a->node > b->node) - (a->node < b->node)
+                                : (a->rank > b->rank) - (a->rank < b->rank);
 }
 
-/* Savings, per node: sharing leaves one copy there of what the group's ranks held, and that
- * copy is charged to the group's site whose largest rank held the most there (the root's,
- * for a root-only site on its node): each site saves its ranks' distinct buffers less the
- * copy charged to it, and a group's sites add up to what one copy per node saves. */
-static void group_savings(job_report *j, const node_acc *acc, int *parent)
+/* Savings: sharing leaves one copy per node of what a group's ranks held there, the copy
+ * of the rank that held the most (the root's on its node: its buffers are the node copy),
+ * charged to that rank's sites; each site saves its ranks' distinct buffers less what was
+ * charged to it, and a group's sites add up to what one copy per node saves, whatever the
+ * number of sites on either side (one root-only send function for tables received in two). */
+static void group_savings(job_report *j, contribution *c, int n, int *parent)
 {
-    for (int n = 0; n < j->nodes; n++)
-        for (int i = 0; i < j->nsites; i++) {
-            if (group_of(parent, i) != i) /* once per group, from its representative */
-                continue;
-            int charged = -1;
-            unsigned long long most = 0;
-            for (int o = i; o < j->nsites; o++)
-                if (group_of(parent, o) == i && (charged < 0 || acc_of(j, acc, o, n)->max > most))
-                    charged = o, most = acc_of(j, acc, o, n)->max;
-            for (int o = i; o < j->nsites; o++)
-                if (group_of(parent, o) == i)
-                    j->sites[o].saving += acc_of(j, acc, o, n)->sum - (o == charged ? most : 0);
+    for (int k = 0; k < n; k++) {
+        c[k].group = group_of(parent, c[k].site);
+        j->sites[c[k].site].saving += c[k].bytes[!j->sites[c[k].site].candidate];
+    }
+    qsort(c, (size_t)n, sizeof *c, by_group_node_rank);
+    for (int k = 0; k < n;) { /* a run of one group on one node */
+        int end = k, best = k, best_end = k;
+        unsigned long long most = 0;
+        while (end < n && c[end].group == c[k].group && c[end].node == c[k].node) {
+            int r = end; /* a rank's contributions */
+            unsigned long long held = 0;
+            while (end < n && c[end].group == c[k].group && c[end].node == c[k].node &&
+                   c[end].rank == c[r].rank)
+                held += c[end].bytes[!j->sites[c[end].site].candidate], end++;
+            if (r == k || held > most)
+                most = held, best = r, best_end = end;
         }
+        for (int o = best; o < best_end; o++)
+            j->sites[c[o].site].saving -= c[o].bytes[!j->sites[c[o].site].candidate];
+        k = end;
+    }
 }
 
 /* A group goes into the line when a name would share one of its sites at least (a
@@ -536,7 +546,7 @@ static void suggest_groups(job_report *j, int *parent)
 }
 
 /* parent and order: room for every site. */
-static void finish_sites(job_report *j, const node_acc *acc, int *parent, int *order)
+static void finish_sites(job_report *j, contribution *c, int nc, int *parent, int *order)
 {
     static const char *const origin[3] = {"mark", "sites", "auto"};
     for (int i = 0; i < j->nsites; i++) {
@@ -556,7 +566,7 @@ static void finish_sites(job_report *j, const node_acc *acc, int *parent, int *o
                   (j->auto_select && m->s.shared && m->s.by_origin[ORIGIN_AUTO] > 0);
     }
     find_groups(j, parent);
-    group_savings(j, acc, parent);
+    group_savings(j, c, nc, parent);
     suggest_groups(j, parent);
     for (int i = 0; i < j->nsites; i++)
         j->sites[i].group = group_of(parent, i);
@@ -724,14 +734,14 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
     int *rank_lists = j->rank_lists =
         calloc((size_t)j->ranks * ((size_t)total_fail + 1), sizeof(int));
     j->sites = calloc((size_t)total_sites + 1, sizeof *j->sites);
-    node_acc *acc = calloc(((size_t)total_sites + 1) * (size_t)j->nodes * 2, sizeof *acc);
+    contribution *contrib = calloc((size_t)total_sites + 1, sizeof *contrib);
     wire_array *seen = calloc((size_t)total_arrays + 1, sizeof *seen);
     int *seen_node = calloc((size_t)total_arrays + 1, sizeof *seen_node);
     j->failures = calloc((size_t)total_fail + 1, sizeof *j->failures);
     j->violations = calloc((size_t)total_viol + 1, sizeof *j->violations);
     int *parent = calloc((size_t)total_sites + 1, sizeof *parent);
     int *order = calloc((size_t)total_sites + 1, sizeof *order);
-    int ok = j->node && rank_lists && j->sites && acc && seen && seen_node && j->failures &&
+    int ok = j->node && rank_lists && j->sites && contrib && seen && seen_node && j->failures &&
              j->violations && parent && order;
     if (ok) {
         int *next = rank_lists;
@@ -741,7 +751,7 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
             j->node[n].ranks = next, next += j->node[n].nranks, j->node[n].nranks = 0;
         for (int f = 0; f < total_fail; f++)
             j->failures[f].ranks = next, next += j->ranks;
-        int nseen = 0, npeak_seen = 0;
+        int nseen = 0, npeak_seen = 0, ncontrib = 0;
         for (int r = 0; r < j->ranks; r++) /* the finalize arrays' list, then the peak's */
             npeak_seen += all[r].narrays;
         wire_array *peak_seen = seen + npeak_seen;
@@ -753,7 +763,7 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
             add_summary(j, s);
             const wire_site *ws = (const void *)p;
             for (int i = 0; i < s->nsites; i++)
-                add_site(j, acc, s, &ws[i]);
+                add_site(j, &contrib[ncontrib++], s, &ws[i]);
             const wire_array *wa = (const void *)(ws + s->nsites);
             add_arrays(j, s, wa, s->narrays, seen, &nseen, seen_node);
             add_peak(j, s, wa + s->narrays, s->npeak, peak_seen, &npeak_seen, peak_node);
@@ -764,9 +774,9 @@ static int merge(job_report *j, const rank_summary *all, const char *blobs, cons
             }
             add_failures(j, s->rank, (const void *)(wv + s->nviolations), s->nfailures);
         }
-        finish_sites(j, acc, parent, order);
+        finish_sites(j, contrib, ncontrib, parent, order);
     }
-    free(acc), free(seen), free(seen_node), free(parent), free(order);
+    free(contrib), free(seen), free(seen_node), free(parent), free(order);
     return ok ? 0 : ENOMEM;
 }
 

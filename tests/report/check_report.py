@@ -458,6 +458,15 @@ def judge_partners(args):
     check(r["job"]["resident_before_bytes"] == 0 and
           all(s["resident_before_bytes"] == 0 for s in r["sites"]),
           "tables untouched before the broadcast: nothing resident before it")
+    # one root site for both tables, two receiving sites: one group, one copy per node of each
+    r, p = report_run(args, extra_args=["--one-sender"])
+    names = sorted(r["suggested_sites"].split(","))
+    check(names == ["recv_first", "recv_second", "send_one"], f"--one-sender: suggested {names}")
+    total = sum(s["saving_bytes"] for s in r["sites"])
+    check(total == saving(r, TABLES), f"--one-sender: the three sites save {total} == "
+          f"{saving(r, TABLES)}, one copy per node of each table")
+    again, p = report_run(args, {"MPISHM_SITES": r["suggested_sites"]}, ["--one-sender"])
+    check(partners_shared(args, p) == args.ranks, "--one-sender: the line shares both tables")
     # sent twice: the second time the receivers' pages are MPI's from the first, not set first
     r, p = report_run(args, extra_args=["--again"])
     check(r["job"]["resident_before_bytes"] == 0 and r["job"]["broadcasts"] == 4,
