@@ -1,17 +1,20 @@
 #!/bin/bash
 # Install what libmpishm needs on Debian 12 (when missing) and build it into build/.
-#   bash tools/setup.sh [--openmpi] [cmake arguments]   # then: build/libmpishm.so
+#   bash tools/setup.sh [--openmpi] [--slurm] [cmake arguments]   # then: build/libmpishm.so
 # --openmpi also installs Open MPI and mpi4py and builds the library for Open MPI into
 # build-openmpi/ (the tests run under both MPIs). Installing Open MPI would make it what plain
 # mpicc and mpiexec mean (Debian's alternatives): the choice made before is put back.
+# --slurm also installs Slurm and munge for the Slurm tests (tests/slurm), which start their
+# own daemons: the packages' services are not started by the installation.
 # Other arguments go to cmake (e.g. -DCMAKE_BUILD_TYPE=Debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-openmpi=0
-if [[ ${1:-} == --openmpi ]]; then
-  openmpi=1
+openmpi=0 slurm=0
+while [[ ${1:-} == --openmpi || ${1:-} == --slurm ]]; do
+  [[ $1 == --openmpi ]] && openmpi=1
+  [[ $1 == --slurm ]] && slurm=1
   shift
-fi
+done
 
 # python3 and gnuplot-nox: the benchmark driver and its plots (tools/mpishm-bench);
 # gfortran: tests of Fortran call sites; binutils: addr2line for tools/mpishm-report;
@@ -49,6 +52,20 @@ if [[ $openmpi == 1 ]]; then
       $sudo update-alternatives --quiet --set "$a" "${before[$a]}"
     fi
   done
+fi
+
+if [[ $slurm == 1 ]]; then
+  # No service starts on installation (Debian's policy-rc.d): the tests run their own, and a
+  # machine's own Slurm, if it has one, is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
+  install_missing slurmd slurmctld slurm-client munge
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null

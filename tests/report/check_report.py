@@ -455,9 +455,13 @@ def judge_partners(args):
           "the same broadcasts as recv_tables" in p.stderr, "the table pairs the two sites")
     check(re.search(r"MPISHM_SITES=(recv_tables,send_tables|send_tables,recv_tables)\n",
                     p.stderr) is not None, "the table's line")
-    check(r["job"]["resident_before_bytes"] == 0 and
-          all(s["resident_before_bytes"] == 0 for s in r["sites"]),
-          "tables untouched before the broadcast: nothing resident before it")
+    # (an allocator may write a table's first page: AddressSanitizer fills the first 4 KiB of
+    # every block it hands out)
+    allocator = 2 * PAGE * (args.ranks - 1)
+    check(r["job"]["resident_before_bytes"] <= allocator and
+          all(s["resident_before_bytes"] <= allocator for s in r["sites"]),
+          f"tables untouched before the broadcast: nothing resident before it but what the "
+          f"allocator wrote: {r['job']['resident_before_bytes']}")
     # one root site for both tables, two receiving sites: one group, one copy per node of each
     r, p = report_run(args, extra_args=["--one-sender"])
     names = sorted(r["suggested_sites"].split(","))
@@ -469,7 +473,7 @@ def judge_partners(args):
     check(partners_shared(args, p) == args.ranks, "--one-sender: the line shares both tables")
     # sent twice: the second time the receivers' pages are MPI's from the first, not set first
     r, p = report_run(args, extra_args=["--again"])
-    check(r["job"]["resident_before_bytes"] == 0 and r["job"]["broadcasts"] == 4,
+    check(r["job"]["resident_before_bytes"] <= allocator and r["job"]["broadcasts"] == 4,
           f"--again: nothing resident before the first broadcast, none counted at the second: "
           f"{r['job']['resident_before_bytes']}")
     check(site(r, "recv_tables")["saving_bytes"] + site(r, "send_tables")["saving_bytes"] ==
