@@ -922,12 +922,6 @@ int report_finish(const char *dest)
     if (rank == 0 && rc == MPI_SUCCESS)
         write_report(all, size, nodes, blobs, displs, dest);
     free(blobs);
-    /* Every rank stays in MPI until rank 0 has every part: a sender whose small message MPI
-     * only queued (UCX over TCP, before its connection is up) would otherwise enter
-     * MPI_Finalize, which waits in PMI without progressing it, and rank 0 would wait for it
-     * for ever (seen under srun's PMI2 on two nodes; a plain program doing the same hangs) */
-    if (rc == MPI_SUCCESS)
-        rc = PMPI_Barrier(MPI_COMM_WORLD);
 out:
     free(blob), free(all), free(counts), free(displs);
     return rc;

@@ -13,6 +13,11 @@
 #              data right; the same job without the wrapper runs, and shares nothing
 #   two-nodes  two slurmd, each in its own namespaces (hostname, IPC, /dev/shm), so that
 #              Slurm places ranks on two nodes that cannot share memory: one copy per node
+#   memory     Slurm's memory cgroups (task/cgroup, ConstrainRAMSpace), 4 ranks, a 128 MiB
+#              table: with --mem just above plain MPI_Bcast's peak (4 copies and MPI), tables
+#              every rank touched first run with the library as without it; with --mem
+#              between two copies and plain's peak, untouched tables run only with it (plain
+#              MPI_Bcast is killed by the OOM killer)
 #
 # Exit status 0 when every check passed, 77 (skipped) where Slurm cannot run here (not
 # root, packages missing: `bash tools/setup.sh --slurm` installs them), 1 otherwise.
@@ -82,11 +87,23 @@ munged -f --socket="$D/munge.sock" --key-file="$D/munge.key" --log-file="$D/mung
   --pid-file="$D/munged.pid" --seed-file="$D/munged.seed" || skip "munged does not start"
 
 host=$(hostname)
+proctrack=proctrack/linuxproc task=task/none select=CR_CPU
+# Slurm's directory for a step's PMI2 and PMIx sockets, named by job and step: this Slurm's
+# own (a job here may have the number of an earlier one's); on two nodes each one's /tmp
+tmpfs=$D/tmp
+[ "$case" = two-nodes ] && tmpfs=/tmp
+if [ "$case" = memory ]; then # each job in a memory cgroup of Slurm's, limited by --mem
+  proctrack=proctrack/cgroup task=task/cgroup select=CR_CPU_Memory
+  cgroup=cgroup/v2
+  [ -d /sys/fs/cgroup/memory ] && cgroup=cgroup/v1
+  printf 'CgroupPlugin=%s\nConstrainRAMSpace=yes\nConstrainSwapSpace=yes\nAllowedSwapSpace=0\n' \
+    "$cgroup" > "$D/cgroup.conf"
+fi
 if [ "$case" = two-nodes ]; then
   nodes="NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=$node_port1 CPUs=4 State=UNKNOWN
 NodeName=n2 NodeHostname=n2 NodeAddr=127.0.0.1 Port=$node_port2 CPUs=4 State=UNKNOWN"
 else
-  nodes="NodeName=$host NodeAddr=127.0.0.1 Port=$node_port1 CPUs=8 State=UNKNOWN"
+  nodes="NodeName=$host NodeAddr=127.0.0.1 Port=$node_port1 CPUs=8 RealMemory=4096 State=UNKNOWN"
 fi
 mkdir -p "$D/state" "$D/spool" "$D/tmp" # (tmp: PMIx's directories, of this Slurm's jobs only)
 cat > "$SLURM_CONF" <<EOF
@@ -99,18 +116,18 @@ CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$D/state
-TmpFS=$D/tmp
+TmpFS=$tmpfs
 SlurmdSpoolDir=$D/spool/%n
 SlurmctldPidFile=$D/slurmctld.pid
 SlurmdPidFile=$D/slurmd.%n.pid
 SlurmctldLogFile=$D/slurmctld.log
 SlurmdLogFile=$D/slurmd.%n.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+ProctrackType=$proctrack
+TaskPlugin=$task
 MpiDefault=none
 SchedulerType=sched/builtin
 SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
+SelectTypeParameters=$select
 ReturnToService=2
 SlurmdParameters=config_overrides
 JobCompType=jobcomp/none
@@ -154,6 +171,22 @@ else
   plugin=pmi2 mpiexec=mpiexec.mpich
 fi
 [ "$mpi" != openmpi ] || [ -e "$plugins/mpi_pmix.so" ] || skip "Slurm's mpi_pmix plugin is missing"
+
+# job COMMAND...: its output; a job that did its work (table_job printed its line) and then
+# hung in MPI_Finalize is killed after 30 s and said so, under MPICH only (its UCX's TCP
+# transport stops progressing before MPICH flushes its connections: openucx/ucx#8738; plain
+# programs hang there too)
+job() {
+  local out rc
+  out=$(timeout 30 "$@" 2>&1)
+  rc=$?
+  if [ $rc -eq 124 ] && [ "$mpi" = mpich ] && grep -q "^table_job: " <<<"$out"; then
+    echo "note: the job hung in MPI_Finalize after its work (openucx/ucx#8738), killed" >&2
+    rc=0
+  fi
+  echo "$out"
+  return $rc
+}
 
 # shared_everywhere OUTPUT RANKS: table_job's line says every rank shared the table
 shared_everywhere() { grep -q "data right on every rank, shared on $2 of $2 rank(s)" <<<"$1"; }
@@ -208,17 +241,58 @@ if [ "$case" = one-node ]; then
   out=$(timeout 120 salloc -n 4 $mpiexec -n 4 "$job" --mib 8 2>&1)
   check "salloc + mpiexec without the wrapper runs, nothing shared" \
     grep -q "data right on every rank, shared on 0 of 4 rank(s)" <<<"$out"
+elif [ "$case" = memory ]; then
+  # Each job's peak, measured first in an allocation of 2 GiB: its job cgroup's high-water
+  # mark (cgroup v1 memory.max_usage_in_bytes, v2 memory.peak), read after the step while a
+  # step that only sleeps keeps the job's cgroup
+  peak_of() { # peak_of SRUN-ARGUMENTS...: that step's job's peak in MiB
+    salloc -n 4 --mem=2000M bash -c '
+      srun --overlap -n 1 sleep 120 & holder=$!
+      sleep 1
+      srun --overlap "$@" >/dev/null 2>&1
+      trap "kill $holder" EXIT
+      for f in /sys/fs/cgroup/memory/slurm*/uid_*/job_$SLURM_JOB_ID/memory.max_usage_in_bytes \
+               /sys/fs/cgroup/system.slice/slurm*/job_$SLURM_JOB_ID/memory.peak \
+               /sys/fs/cgroup/slurm*/job_$SLURM_JOB_ID/memory.peak; do
+        [ -r "$f" ] && { echo $(( $(cat "$f") >> 20 )); exit; }
+      done' peak "$@" 2>/dev/null | tail -1
+  }
+  plain=$(peak_of -n 4 --mpi=$plugin "$job" --mib 128 --resident)
+  library=$(peak_of -n 4 --mpi=$plugin --export=ALL,LD_PRELOAD=$lib "$job" --mib 128)
+  echo "peaks: plain MPI_Bcast ${plain:-?} MiB, the library with untouched tables ${library:-?} MiB"
+  if [ -z "$plain" ] || [ -z "$library" ]; then
+    failures=$((failures + 1))
+    echo "FAIL: no job cgroup's peak to read"
+    exit 1
+  fi
+  above_plain=$((plain + 32))M between=$(((plain + library) / 2))M
+  out=$(timeout 120 srun -n 4 --mpi=$plugin --mem=$above_plain "$job" --mib 128 --resident 2>&1)
+  check "--mem=$above_plain, tables touched first: plain MPI_Bcast runs" \
+    grep -q "data right on every rank" <<<"$out"
+  out=$(timeout 120 "$run" --lib "$lib" -- srun -n 4 --mpi=$plugin --mem=$above_plain "$job" \
+    --mib 128 --resident 2>&1)
+  check "--mem=$above_plain, tables touched first: with the library too, shared" \
+    shared_everywhere "$out" 4
+  out=$(timeout 120 srun -n 4 --mpi=$plugin --mem=$between "$job" --mib 128 2>&1)
+  status=$?
+  check "--mem=$between, untouched tables: plain MPI_Bcast is killed (Out Of Memory)" \
+    test $status -ne 0 -a -n "$(grep -i "out of memory\|oom" <<<"$out")"
+  echo "$out" | grep -i "memory" | head -2
+  out=$(timeout 120 "$run" --lib "$lib" -- srun -n 4 --mpi=$plugin --mem=$between "$job" \
+    --mib 128 2>&1)
+  check "--mem=$between, untouched tables: runs with the library, shared" \
+    shared_everywhere "$out" 4
 else
-  out=$(timeout 120 "$run" --lib "$lib" --report="$T/two.json" -- srun -N 2 -n 6 \
-    --mpi=$plugin "$job" --mib 8 2>&1)
+  out=$(job "$run" --lib "$lib" --report="$T/two.json" -- srun -N 2 -n 6 --mpi=$plugin \
+    "$job" --mib 8)
   check "mpishm-run --report -- srun -N 2 -n 6: shared on every rank" shared_everywhere "$out" 6
   check "  one copy on each of the 2 nodes, measured" one_copy_per_node "$T/two.json" 2 6 8
   check "  the nodes are Slurm's n1 and n2" python3 -c "
 import json, sys
 r = json.load(open('$T/two.json'))
 sys.exit(0 if sorted(n['host'] for n in r['nodes']) == ['n1', 'n2'] else 1)"
-  out=$(timeout 120 salloc -N 2 -n 6 "$run" --lib "$lib" --report="$T/two_salloc.json" -- \
-    $mpiexec -n 6 "$job" --mib 8 2>&1)
+  out=$(job salloc -N 2 -n 6 "$run" --lib "$lib" --report="$T/two_salloc.json" -- \
+    $mpiexec -n 6 "$job" --mib 8)
   check "salloc -N 2 + mpishm-run --report -- mpiexec: shared on every rank" \
     shared_everywhere "$out" 6
   check "  one copy on each of the 2 nodes, measured" one_copy_per_node "$T/two_salloc.json" 2 6 8
