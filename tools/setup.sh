@@ -19,10 +19,11 @@ done
 # python3 and gnuplot-nox: the benchmark driver and its plots (tools/mpishm-bench);
 # gfortran: tests of Fortran call sites; binutils: addr2line for tools/mpishm-report;
 # valgrind, clang and libclang-rt-14-dev (libFuzzer): tools/sanitize.sh; python3-numpy and
-# libtcmalloc-minimal4: lifetime tests (numpy arrays; an allocator that replaces delete).
+# libtcmalloc-minimal4: lifetime tests (numpy arrays; an allocator that replaces delete);
+# lmod: the installed modulefiles are loaded by tests/install.
 packages=(mpich libmpich-dev libunwind-dev libcriterion-dev pkg-config cmake make gcc gfortran
           binutils python3 python3-numpy gnuplot-nox valgrind clang libclang-rt-14-dev
-          libtcmalloc-minimal4)
+          libtcmalloc-minimal4 lmod)
 install_missing() { # install_missing PACKAGE...
   local missing=() p sudo=""
   for p in "$@"; do

@@ -11,8 +11,10 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 lib=$(find "$tmp/prefix" -name libmpishm.so | head -1)
 pcdir=$(dirname "$lib")/pkgconfig
+version=$(sed -n 's/^Version: //p' "$build/mpishm.pc")
 wanted="include/mpishm.h bin/mpishm-report bin/mpishm-run share/man/man7/mpishm.7
-        lib/python3/dist-packages/mpishm/__init__.py"
+        lib/python3/dist-packages/mpishm/__init__.py share/modulefiles/libmpishm/$version.lua
+        share/modulefiles/libmpishm/$version"
 [[ -e $build/fortran/mpishm.mod ]] && wanted+=" include/mpishm.mod" # built with gfortran
 for f in $wanted; do
   [[ -e $tmp/prefix/$f ]] || { echo "check_install: $f was not installed"; exit 1; }
@@ -41,4 +43,26 @@ out=$(env -u LD_PRELOAD -u MPISHM_LIB PYTHONPATH="$tmp/prefix/lib/python3/dist-p
 grep -q "python: True $tmp/prefix" <<<"$out" ||
   { echo "check_install: the installed Python module did not find the installed library: $out"; exit 1; }
 echo "check_install: the Python module finds the installed library"
+# The environment modules, loaded as a site's users would (Lmod reads both kinds; the Tcl one
+# from a copy of the prefix without the Lua one, which Lmod would prefer), then a job run
+# through the mpishm-run that the module put on PATH, with the library it named
+lmod=/usr/share/lmod/lmod/libexec/lmod
+if [[ -x $lmod ]]; then
+  cp -a "$tmp/prefix" "$tmp/tcl"
+  rm "$tmp/tcl/share/modulefiles/libmpishm/$version.lua"
+  for prefix in "$tmp/prefix" "$tmp/tcl"; do
+    kind=Lua
+    [[ $prefix == "$tmp/tcl" ]] && kind=Tcl
+    out=$(env -u LD_PRELOAD -u MPISHM_LIB MODULEPATH="$prefix/share/modulefiles" bash -c \
+      "eval \"\$($lmod bash load libmpishm)\"; echo \"PATH=\$PATH\"; echo \"MPISHM_LIB=\$MPISHM_LIB\";
+       echo \"LD_PRELOAD=\${LD_PRELOAD-unset}\"; command -v mpishm-run;
+       mpishm-run -- $mpiexec -n 2 $tmp/app_pc" 2>&1)
+    grep -q "^PATH=$prefix/bin:" <<<"$out" && grep -q "^MPISHM_LIB=$prefix/.*libmpishm.so$" <<<"$out" &&
+      grep -q "^LD_PRELOAD=unset$" <<<"$out" && grep -q "^$prefix/bin/mpishm-run$" <<<"$out" ||
+      { echo "check_install: module load libmpishm ($kind): $out"; exit 1; }
+    expect "module load libmpishm ($kind), mpishm-run -- mpiexec" "$out"
+  done
+else
+  echo "check_install: Lmod is not installed: the modulefiles were not loaded"
+fi
 echo "check_install: passed"
