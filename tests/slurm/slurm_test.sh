@@ -10,7 +10,8 @@
 #   one-node   one slurmd: the MPI's srun plugin (MPICH: --mpi=pmi2, Open MPI: --mpi=pmix)
 #              and salloc + mpiexec, each through tools/mpishm-run with --report, --sites and
 #              --auto, the table shared (one copy per node, measured by the report) and the
-#              data right; the same job without the wrapper runs, and shares nothing
+#              data right; the same job without the wrapper runs, and shares nothing;
+#              tools/mpishm-bench through srun and through the MPI's own mpiexec
 #   two-nodes  two slurmd, each in its own namespaces (hostname, IPC, /dev/shm), so that
 #              Slurm places ranks on two nodes that cannot share memory: one copy per node
 #   memory     Slurm's memory cgroups (task/cgroup, ConstrainRAMSpace), 4 ranks, a 128 MiB
@@ -241,6 +242,17 @@ if [ "$case" = one-node ]; then
   out=$(timeout 120 salloc -n 4 $mpiexec -n 4 "$job" --mib 8 2>&1)
   check "salloc + mpiexec without the wrapper runs, nothing shared" \
     grep -q "data right on every rank, shared on 0 of 4 rank(s)" <<<"$out"
+  # the benchmark through srun, and through the MPI's own mpiexec: one copy, measured
+  bench=("$source/tools/mpishm-bench" --build "$build" --no-latency --steps 0 --ranks 4 --nodes 1
+         --sizes 8M --runs 1 --repeats 2 --methods plain,mpishm)
+  out=$(timeout 300 "${bench[@]}" --mpiexec "srun --mpi=$plugin" 2>&1)
+  grep -E " (plain|mpishm) " <<<"$out"
+  check "mpishm-bench --mpiexec \"srun --mpi=$plugin\": 4 copies without the library" \
+    grep -qE " plain .* 4\.00 " <<<"$out"
+  check "  one with it" grep -qE " mpishm .* 1\.00 " <<<"$out"
+  out=$(timeout 300 "${bench[@]}" --mpiexec "${mpiexec%% *}" 2>&1)
+  check "mpishm-bench --mpiexec ${mpiexec%% *}: one copy with the library" \
+    grep -qE " mpishm .* 1\.00 " <<<"$out"
 elif [ "$case" = memory ]; then
   # Each job's peak, measured first in an allocation of 2 GiB: its job cgroup's high-water
   # mark (cgroup v1 memory.max_usage_in_bytes, v2 memory.peak), read after the step while a
