@@ -90,9 +90,9 @@ munged -f --socket="$D/munge.sock" --key-file="$D/munge.key" --log-file="$D/mung
 host=$(hostname)
 proctrack=proctrack/linuxproc task=task/none select=CR_CPU
 # Slurm's directory for a step's PMI2 and PMIx sockets, named by job and step: this Slurm's
-# own (a job here may have the number of an earlier one's); on two nodes each one's /tmp
+# own (a job here may have the number of an earlier one's); on two nodes, the same path is
+# each node's own directory (bind-mounted in its namespace)
 tmpfs=$D/tmp
-[ "$case" = two-nodes ] && tmpfs=/tmp
 if [ "$case" = memory ]; then # each job in a memory cgroup of Slurm's, limited by --mem
   proctrack=proctrack/cgroup task=task/cgroup select=CR_CPU_Memory
   cgroup=cgroup/v2
@@ -140,14 +140,16 @@ EOF
 slurmctld -f "$SLURM_CONF" || skip "slurmctld does not start (see $D/slurmctld.log)"
 if [ "$case" = two-nodes ]; then
   # each slurmd, and the job steps it starts, on a host of its own: its hostname, SysV IPC,
-  # /dev/shm (ranks there cannot share memory with the other node's) and /tmp
+  # /dev/shm (ranks there cannot share memory with the other node's), Slurm's TmpFS, and
+  # its own process IDs (UCX must not reach the other node's ranks by their PIDs); the rest
+  # of the file system is shared, as a cluster's home and project directories are. slurmd
+  # stays in the foreground, the namespace's first process.
   for n in n1 n2; do
-    mkdir -p "$D/spool/$n"
-    # (and its own process IDs: UCX must not reach the other node's ranks by their PIDs;
-    # slurmd stays in the foreground, the namespace's first process)
+    mkdir -p "$D/spool/$n" "$D/tmp.$n"
     unshare --uts --ipc --mount --pid --fork --mount-proc bash -c \
-      "hostname $n && mount -t tmpfs -o size=50% tmpfs /dev/shm && mount -t tmpfs tmpfs /tmp &&
-       exec slurmd -D -f '$SLURM_CONF'" > "$D/slurmd.$n.out" 2>&1 &
+      "hostname $n && mount -t tmpfs -o size=50% tmpfs /dev/shm &&
+       mount --bind '$D/tmp.$n' '$D/tmp' && exec slurmd -D -f '$SLURM_CONF'" \
+      > "$D/slurmd.$n.out" 2>&1 &
     echo $! > "$D/unshare.$n.pid"
   done
   want=2
