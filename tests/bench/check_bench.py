@@ -30,7 +30,8 @@ def run(bench, build, mpiexec=None):
                             "--latency-runs", "2", "--latency-max", "4K", "--iterations", "50",
                             "--steps", "6", "--steps-sizes", "16M", "--steps-ranks", "3",
                             "--steps-runs", "1", "--json", out, "--plots", plots]
-                           + (["--mpiexec", mpiexec] if mpiexec else []),
+                           # (the tests' mpiexec speaks MPICH's options under either MPI)
+                           + (["--mpiexec", mpiexec, "--launcher", "hydra"] if mpiexec else []),
                            capture_output=True, text=True)
         print(p.stdout)
         print(p.stderr, file=sys.stderr)
