@@ -201,6 +201,7 @@ typedef struct attempt {
     int same_last;               /* agreed: every rank's buffer is what one shared broadcast
                                   * filled last, so its segment maps this buffer alone */
     int rewrite;                 /* agreed: the root's new data goes into the segments in place */
+    size_t huge;                 /* the node's copies are laid out for huge pages of this size */
     why_not why;                 /* when not shared */
 } attempt;
 
@@ -292,13 +293,18 @@ static int old_stays(const attempt *a, const region *r, int found)
     return is_root(a) && !(a->lay.map_len && a->same_last && root_can_free_old(a, r));
 }
 
-/* Step 4: every node rank learns every buffer's in-page offset, whether its rank keeps an
- * earlier broadcast's segment until the new one is mapped (old_stays), and its segment's
- * maker. */
+/* Step 4: every node rank learns every buffer's offset (modulo the huge-page size where
+ * node copies are laid out for huge pages, else the page), whether its rank keeps an earlier
+ * broadcast's segment until the new one is mapped (old_stays), and its segment's maker. Ranks
+ * at one in-page offset share a segment, in which their data starts at the maker's offset:
+ * every rank whose buffer agrees with the maker's modulo 2 MiB maps its whole huge pages
+ * with one page-table entry each, the others with 4 KiB ones. Huge pages are used where
+ * every rank of the node says its system allows them. */
 static int exchange_layout(attempt *a)
 {
     int n = a->t->node_size;
     int size = a->t->size;
+    size_t page = bcast_cfg.page, align = bcast_cfg.huge ? bcast_cfg.huge : page;
     a->votes = a->t->scratch;
     a->refs = (seg_ref *)(a->votes + size);
     a->offsets = (size_t *)(a->refs + size);
@@ -306,15 +312,23 @@ static int exchange_layout(attempt *a)
     a->order = a->leader + size;
     region r;
     int found = region_find((uintptr_t)a->buf, a->bytes, &r);
-    size_t mine = a->lay.offset << 1 | (size_t)old_stays(a, &r, found); /* offset < a page */
+    size_t mine = ((uintptr_t)a->buf & (align - 1)) << 2 | (size_t)(bcast_cfg.huge != 0) << 1 |
+                  (size_t)old_stays(a, &r, found);
     int rc = wait_allgather(&mine, a->offsets, sizeof(size_t), a->t->node);
     a->old_on_node = 0;
+    a->huge = rc == MPI_SUCCESS ? bcast_cfg.huge : 0;
     for (int i = 0; rc == MPI_SUCCESS && i < n; i++) {
         a->old_on_node |= (int)(a->offsets[i] & 1);
-        a->offsets[i] >>= 1;
+        if (!(a->offsets[i] & 2))
+            a->huge = 0;
+        a->offsets[i] >>= 2;
     }
-    if (rc == MPI_SUCCESS)
-        layout_groups(a->offsets, n, a->leader);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    for (int i = 0; !a->huge && i < n; i++)
+        a->offsets[i] &= page - 1;
+    layout_groups(a->offsets, n, page, a->leader);
+    layout_place(&a->lay, (uintptr_t)a->buf, a->offsets[my_group_leader(a)], page);
     return rc;
 }
 
@@ -339,7 +353,9 @@ static void create_segment(attempt *a, seg_kind kind)
     }
     if (fault_inject(FAULT_KILL)) /* a rank killed while its segment has a name */
         raise(SIGKILL);
-    rc = staged(FAULT_RESERVE, seg_reserve(&a->own));
+    size_t from = a->lay.offset & ~(bcast_cfg.page - 1); /* (the pages before hold nothing) */
+    rc = staged(FAULT_RESERVE, a->huge ? seg_reserve_huge(&a->own, from, a->huge, needs_view(a))
+                                       : seg_reserve(&a->own));
     if (rc) {
         fail(a, ST_FAILED, "reserve", rc);
         return;
@@ -502,16 +518,31 @@ static void say_why(const attempt *a)
 /* Bytes of page tables for `len` bytes mapped with 4 KiB pages: 8 per page. */
 static uint64_t page_table_bytes(size_t len) { return (uint64_t)(len / 4096 + 1) * 8; }
 
-/* What this rank is about to reserve: its group's segment if it makes it, and page tables
- * for the mappings it makes. */
+/* The same for `len` bytes mapped at `addr` from offset `off` of a copy laid out for huge
+ * pages of `huge` bytes (0: none): where address and offset agree modulo the huge page, 8
+ * per huge page, and 4 KiB pages only in the partial huge pages at either end. */
+static uint64_t mapping_table_bytes(uintptr_t addr, size_t len, size_t off, size_t huge)
+{
+    if (!huge || ((addr ^ off) & (huge - 1)))
+        return page_table_bytes(len);
+    return 2 * page_table_bytes(huge) + (uint64_t)(len / huge + 1) * 8;
+}
+
+/* What this rank is about to reserve: its group's segment if it makes it (from the page of
+ * its data on: the pages before stay unallocated), and page tables for the mappings it
+ * makes. */
 static uint64_t reserve_need(const attempt *a)
 {
     int me = a->t->node_rank;
     if (lone_root(a))
         return 0;
-    uint64_t need = page_table_bytes(a->lay.map_len);
-    if (my_group_leader(a) == me)
-        need += seg_size_of(a, me) + (needs_view(a) ? page_table_bytes(seg_size_of(a, me)) : 0);
+    const layout *l = &a->lay;
+    uint64_t need = mapping_table_bytes(l->map_start, l->map_len, l->map_seg_off, a->huge);
+    if (my_group_leader(a) == me) {
+        size_t seg = seg_size_of(a, me);
+        need += seg - (a->huge ? a->offsets[me] & ~(bcast_cfg.page - 1) : 0);
+        need += needs_view(a) ? mapping_table_bytes(0, seg, 0, a->huge) : 0;
+    }
     return need;
 }
 
@@ -1003,14 +1034,14 @@ static int rewrite_in_place(attempt *a, const region *r, int *done)
     size_t view_len = 0;
     int err = 0, temporary = 0;
     char *view = failed ? NULL : segment_view(a, r, &view_len, &err, &temporary);
-    if (view && view_len < l.offset + a->bytes) { /* (not the segment this buffer filled) */
+    if (view && view_len < r->seg_offset + a->bytes) { /* (not the segment this buffer filled) */
         if (temporary)
             munmap(view, view_len);
         view = NULL, err = EINVAL;
     }
     if (!failed && is_root(a)) /* into its node's copy: through its view, else its descriptor */
-        err = staged(FAULT_SEED, view ? (memcpy(view + l.offset, a->buf, a->bytes), 0)
-                                      : fd_transfer(r->fd, a->buf, a->bytes, l.offset, 1));
+        err = staged(FAULT_SEED, view ? (memcpy(view + r->seg_offset, a->buf, a->bytes), 0)
+                                      : fd_transfer(r->fd, a->buf, a->bytes, r->seg_offset, 1));
     failed |= err != 0;
     /* every leader has its view, and the root's node its data */
     rc = wait_allreduce(&failed, 1, MPI_LONG_LONG, MPI_MAX, a->comm);
@@ -1022,7 +1053,7 @@ static int rewrite_in_place(attempt *a, const region *r, int *done)
     long long unsent = 0; /* a leader's broadcast among leaders failed */
     if (t->nodes > 1 && t->node_rank == 0) {
         int from = t->node_of[a->root];
-        char *data = is_root(a) ? (char *)a->buf : view + l.offset; /* (the root's: its own) */
+        char *data = is_root(a) ? (char *)a->buf : view + r->seg_offset; /* (the root's: its own) */
         for (size_t off = 0; off < a->bytes && rc == MPI_SUCCESS; off += SEED_CHUNK) {
             size_t n = a->bytes - off < SEED_CHUNK ? a->bytes - off : SEED_CHUNK;
             rc = PMPI_Bcast(data + off, (int)n, MPI_BYTE, from, t->leaders);
@@ -1043,10 +1074,10 @@ static int rewrite_in_place(attempt *a, const region *r, int *done)
      * its copy and the segment, one more than the node's copy alone, as many as MPI_Bcast
      * leaves on two ranks and fewer on more. */
     if (!is_root(a) && (l.head_len || l.tail_len)) {
-        lost = staged(FAULT_REFILL, fd_transfer(r->fd, buf, l.head_len, l.offset, 0));
+        lost = staged(FAULT_REFILL, fd_transfer(r->fd, buf, l.head_len, r->seg_offset, 0));
         if (!lost)
             lost = fd_transfer(r->fd, buf + a->bytes - l.tail_len, l.tail_len,
-                               l.offset + a->bytes - l.tail_len, 0);
+                               r->seg_offset + a->bytes - l.tail_len, 0);
     }
     if (lost) { /* nothing to fall back on: the data went out; as map_over_buffer's refill */
         log_warn("the partial pages of the broadcast buffer at %p could not be read from the "
@@ -1242,9 +1273,12 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     }
     if (*done && !a.lost) { /* the same stamp on every rank, new with every shared broadcast */
         region r;
+        region_fill fill = {.buf = (uintptr_t)buf, .bytes = bytes,
+                            .stamp = a.t->id + 2 * ++a.t->shares, .comm_id = a.t->id,
+                            .one_group = layout_group_count(a.leader, a.t->node_size) == 1,
+                            .seg_offset = a.lay.offset};
         if (region_find((uintptr_t)buf, bytes, &r))
-            region_set_last(r.base, (uintptr_t)buf, bytes, a.t->id + 2 * ++a.t->shares,
-                            a.t->id, layout_group_count(a.leader, a.t->node_size) == 1, kept);
+            region_set_last(r.base, &fill, kept);
         else if (kept >= 0)
             close(kept);
     } else if (*done) {

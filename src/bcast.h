@@ -11,6 +11,7 @@ typedef struct bcast_config {
     int active;       /* MPI initialized, library enabled, not yet finalized */
     size_t threshold; /* smallest eligible broadcast in bytes (at least two pages) */
     size_t page;
+    size_t huge;      /* huge-page size node copies are laid out for, 0: pages only */
     int prefault;
     int shm_kind;     /* 0 auto, 1 memfd only, 2 POSIX only */
     int report;       /* MPISHM_REPORT set: count every call, keep call sites */

@@ -21,12 +21,20 @@ void layout_compute(layout *l, uintptr_t buf, size_t bytes, size_t page)
     l->map_seg_off = l->offset + (l->map_start - buf);
 }
 
-void layout_groups(const size_t *offsets, int n, int *leader)
+void layout_place(layout *l, uintptr_t buf, size_t seg_offset, size_t page)
+{
+    l->offset = seg_offset;
+    l->seg_size = (seg_offset + (l->head_len + l->map_len + l->tail_len) + page - 1) &
+                  ~(page - 1);
+    l->map_seg_off = seg_offset + (l->map_start - buf);
+}
+
+void layout_groups(const size_t *offsets, int n, size_t page, int *leader)
 {
     for (int i = 0; i < n; i++) {
         leader[i] = i;
         for (int j = 0; j < i; j++)
-            if (offsets[j] == offsets[i]) {
+            if (((offsets[j] ^ offsets[i]) & (page - 1)) == 0) {
                 leader[i] = j;
                 break;
             }

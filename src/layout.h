@@ -23,9 +23,16 @@ typedef struct layout {
 /* Fill *l for the buffer [buf, buf+bytes) and a power-of-two page size. */
 void layout_compute(layout *l, uintptr_t buf, size_t bytes, size_t page);
 
-/* For n ranks with in-page offsets offsets[0..n), set leader[i] to the lowest j whose offset
- * equals offsets[i]: ranks with equal offsets share one segment, made by that leader. */
-void layout_groups(const size_t *offsets, int n, int *leader);
+/* Place the buffer's data at `seg_offset` in its segment instead of at its in-page offset
+ * (l as layout_compute filled it for buf): an offset congruent to buf modulo the page, e.g.
+ * buf's group leader's address modulo the huge-page size, so that the leader's (and every
+ * rank's at that address modulo 2 MiB) whole huge pages line up with the segment's. */
+void layout_place(layout *l, uintptr_t buf, size_t seg_offset, size_t page);
+
+/* For n ranks whose buffers start at offsets[0..n) modulo some multiple of the page size,
+ * set leader[i] to the lowest j whose offset agrees with offsets[i] modulo `page`: ranks at
+ * one in-page offset share one segment, made by that leader. */
+void layout_groups(const size_t *offsets, int n, size_t page, int *leader);
 
 /* Number of distinct groups in leader[0..n) as filled by layout_groups. */
 int layout_group_count(const int *leader, int n);

@@ -14,6 +14,7 @@
 #include "callsite.h"
 #include "content.h"
 #include "fault.h"
+#include "hugepage.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "options.h"
@@ -39,6 +40,22 @@ static void agree_options(long long *v, int n)
         }
 }
 
+/* The huge-page size node copies are laid out for (0: none), said once: the reason where
+ * there are none, as a warning where MPISHM_HUGEPAGES=on asked for them. Each node's ranks
+ * agree again per broadcast (bcast.c): their systems may differ. */
+static size_t decide_huge_pages(hp_mode mode, int posix_only, int rank)
+{
+    const char *why = NULL;
+    size_t size = hugepage_decide(mode, posix_only, &why);
+    if (why && mode == HP_MODE_ON && rank == 0)
+        log_warn("MPISHM_HUGEPAGES=on: node copies use 4 KiB pages: %s", why);
+    else if (why && rank == 0)
+        log_msg(1, "node copies use 4 KiB pages: %s", why);
+    else if (size && rank == 0)
+        log_msg(1, "node copies are laid out for %zu KiB pages", size >> 10);
+    return size;
+}
+
 static void library_start(void)
 {
     static int started; /* once, whichever entry point (C or Fortran, wrapping the other) */
@@ -51,12 +68,12 @@ static void library_start(void)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* Below two pages a buffer may hold no whole page: nothing to share. */
     long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
-    long long v[9] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
+    long long v[10] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
                       option_int(OPT_PREFAULT), option_int(OPT_SHM),
                       option_str(OPT_REPORT)[0] != '\0', option_int(OPT_AUTO),
                       option_int(OPT_PROTECT), option_int(OPT_HEADROOM),
-                      option_int(OPT_RESHARE)};
-    agree_options(v, 9);
+                      option_int(OPT_RESHARE), option_int(OPT_HUGEPAGES)};
+    agree_options(v, 10);
     fault_configure(option_str(OPT_FAULT), rank);
     bcast_cfg.page = page;
     bcast_cfg.threshold = (size_t)v[1];
@@ -66,6 +83,7 @@ static void library_start(void)
     bcast_cfg.auto_select = (int)v[5];
     bcast_cfg.headroom = (size_t)v[7];
     bcast_cfg.reshare_always = v[8] == 1;
+    bcast_cfg.huge = decide_huge_pages((hp_mode)v[9], v[3] == 2, rank);
     bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
     callsite_init();
     if (!v[0] && v[3] != 1 && seg_sweep_stale() > 0) /* POSIX segments possible */

@@ -47,6 +47,11 @@ const option_desc options_table[OPT_COUNT] = {
                      "auto: a site selected by MPISHM_SITES or MPISHM_AUTO whose shared "
                      "broadcasts, timed against one MPI_Bcast, are slower is left to MPI; "
                      "always: keep sharing (memory first)", "auto|always"},
+    [OPT_HUGEPAGES] = {"MPISHM_HUGEPAGES", OPT_STRING, "auto",
+                       "node copies in 2 MiB pages, mapped with one page-table entry per 2 MiB: "
+                       "auto (where the system's policy for shared memory allows them; said "
+                       "once in verbose mode where it does not), on (the same, and a warning "
+                       "where it does not), off", "auto|on|off"},
 };
 
 static long long values[OPT_COUNT];

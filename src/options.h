@@ -17,6 +17,7 @@ typedef enum {
     OPT_PROTECT,   /* enum: off, readonly, warn */
     OPT_HEADROOM,  /* size: memory left free under the tightest limit after a node copy */
     OPT_RESHARE,   /* enum: auto (time re-sharing at selected sites), always */
+    OPT_HUGEPAGES, /* enum: auto, on, off: node copies in 2 MiB pages */
     OPT_COUNT
 } option_id;
 

@@ -182,16 +182,16 @@ int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, un
     return rc;
 }
 
-int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
-                    uint64_t comm_id, int one_group, int fd)
+int region_set_last(uintptr_t base, const region_fill *fill, int fd)
 {
     int rc = MPISHM_ENOTMARKED;
     pthread_mutex_lock(&lock);
     size_t i = first_ending_after(base);
     if (i < count && items[i].base == base) {
         region *r = &items[i];
-        r->last_buf = buf, r->last_bytes = bytes, r->stamp = stamp, r->comm_id = comm_id;
-        r->one_group = one_group;
+        r->last_buf = fill->buf, r->last_bytes = fill->bytes, r->stamp = fill->stamp;
+        r->comm_id = fill->comm_id, r->one_group = fill->one_group;
+        r->seg_offset = fill->seg_offset;
         drop_fd(r);
         struct stat st;
         if (fd >= 0 && kept_fds < REGION_FDS_MAX && fstat(fd, &st) == 0) {

@@ -27,6 +27,7 @@ typedef struct region {
     uint64_t stamp;
     uint64_t comm_id; /* its communicator's topology id (topo.h) */
     int one_group;    /* its node had one segment (every rank at one in-page offset) */
+    size_t seg_offset; /* where last_buf[0] lies in that segment */
     int site; /* sites.h id of the broadcast that selected it (MPISHM_SITES, AUTO), else -1 */
     /* a read-write descriptor of that broadcast's segment, kept so that a root's new data
      * can be written into it in place (closed with the region or its sharing), -1: none */
@@ -67,12 +68,21 @@ int region_find(uintptr_t addr, size_t bytes, region *out);
  * broadcast). Returns 0 or MPISHM_ENOTMARKED. */
 int region_set_shared(uintptr_t base, size_t shared_bytes, unsigned long dev, unsigned long ino);
 
-/* Record the shared broadcast that just filled the array at `base`: its buffer, bytes,
- * stamp, communicator and layout (region.last_*, stamp, comm_id, one_group), and the descriptor `fd` of its segment (-1: none), which the
- * registry then owns and closes with the array (or at once, when REGION_FDS_MAX are kept
+/* The shared broadcast that just filled an array, as region_set_last records it. */
+typedef struct region_fill {
+    uintptr_t buf;
+    size_t bytes;
+    uint64_t stamp;
+    uint64_t comm_id;
+    int one_group;
+    size_t seg_offset;
+} region_fill;
+
+/* Record the shared broadcast that just filled the array at `base` (region.last_*, stamp,
+ * comm_id, one_group, seg_offset), and the descriptor `fd` of its segment (-1: none), which
+ * the registry then owns and closes with the array (or at once, when REGION_FDS_MAX are kept
  * already, or the array is not marked). Returns 0 or MPISHM_ENOTMARKED. */
-int region_set_last(uintptr_t base, uintptr_t buf, size_t bytes, uint64_t stamp,
-                    uint64_t comm_id, int one_group, int fd);
+int region_set_last(uintptr_t base, const region_fill *fill, int fd);
 
 /* Keep `view`, a shared mapping of `len` bytes of the descriptor `fd`, with the array at
  * `base` (unmapped with its descriptor). Returns 0, or MPISHM_ENOTMARKED where the array is

@@ -2,6 +2,7 @@
 #include "segment.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -85,6 +86,49 @@ int seg_reserve(segment *s)
     return rc == 0 || errno == EOPNOTSUPP ? 0 : errno;
 }
 
+/* A shared mapping of the whole segment at an address aligned to `align` (a huge page in
+ * the file lines up with one in the mapping only so): an anonymous span reserved with
+ * room to align, the file mapped over its aligned part, the rest let go. */
+static void *map_aligned(const segment *s, size_t align)
+{
+    size_t span = s->size + align;
+    char *area = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (area == MAP_FAILED)
+        return MAP_FAILED;
+    char *at = (char *)(((uintptr_t)area + align - 1) & ~(uintptr_t)(align - 1));
+    void *p = mmap(at, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, s->fd, 0);
+    int err = errno;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (s->size + page - 1) & ~(page - 1);
+    if (at > area)
+        munmap(area, (size_t)(at - area));
+    if (area + span > at + len)
+        munmap(at + len, (size_t)(area + span - (at + len)));
+    if (p == MAP_FAILED)
+        munmap(at, len);
+    errno = err;
+    return p;
+}
+
+int seg_reserve_huge(segment *s, size_t from, size_t huge, int keep)
+{
+    char *p = map_aligned(s, huge);
+    if (p == MAP_FAILED)
+        return errno;
+    /* 4 KiB pages for the partial huge pages at the ends, huge ones between */
+    size_t lo = (from + huge - 1) & ~(huge - 1), hi = s->size & ~(huge - 1);
+    (void)madvise(p, s->size, MADV_NOHUGEPAGE);
+    if (hi > lo)
+        (void)madvise(p + lo, hi - lo, MADV_HUGEPAGE);
+    int rc = madvise(p + from, s->size - from, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
+    if (rc == EINVAL) /* a kernel before 5.14: fallocate reserves (4 KiB pages) */
+        rc = seg_reserve(s);
+    if (rc == 0 && keep)
+        s->map = p;
+    else
+        munmap(p, s->size);
+    return rc;
+}
+
 int seg_open(segment *s, const seg_ref *ref, size_t size, int writable)
 {
     *s = (segment)SEGMENT_INIT;
@@ -111,6 +155,8 @@ int seg_open(segment *s, const seg_ref *ref, size_t size, int writable)
 
 int seg_map_shared(segment *s, int writable)
 {
+    if (s->map) /* seg_reserve_huge kept its mapping */
+        return 0;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
     void *p = mmap(NULL, s->size, prot, MAP_SHARED, s->fd, 0);
     if (p == MAP_FAILED)

@@ -32,6 +32,16 @@ typedef struct segment {
  * against growing and shrinking. On failure nothing is left (no descriptor, no name). */
 int seg_create(segment *s, seg_kind kind, size_t size);
 
+/* Reserve the segment's pages from offset `from` on (whole pages) as huge pages of `huge`
+ * bytes where the system's policy allows (hugepage.h): through a shared mapping at an
+ * address aligned to `huge`, asked for huge pages (MADV_HUGEPAGE: the policy "advise" wants
+ * it), written in one call (MADV_POPULATE_WRITE: an error, not a SIGBUS, where memory is
+ * short). The partial huge pages at either end take 4 KiB pages (MADV_NOHUGEPAGE): no rank
+ * can map them with one entry, and a 2 MiB page there would hold up to 2 MiB of nothing.
+ * With `keep` the mapping stays as s->map (a view the caller needs anyway). Returns 0 or
+ * an errno value. */
+int seg_reserve_huge(segment *s, size_t from, size_t huge, int keep);
+
 /* Reserve the segment's memory now (fallocate), so that a full /dev/shm or a memory limit
  * is this error instead of a SIGBUS while seeding. */
 int seg_reserve(segment *s);

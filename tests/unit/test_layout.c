@@ -139,7 +139,7 @@ static void expect_groups(const size_t *offsets, int n, const int *want, int gro
 {
     int leader[16];
     cr_assert_leq(n, 16);
-    layout_groups(offsets, n, leader);
+    layout_groups(offsets, n, 4096, leader);
     for (int i = 0; i < n; i++)
         cr_expect_eq(leader[i], want[i], "rank %d: leader %d, not %d", i, leader[i], want[i]);
     cr_expect_eq(layout_group_count(leader, n), groups);
@@ -171,4 +171,36 @@ Test(layout, groups_single_and_empty)
     expect_groups((size_t[]){123}, 1, (int[]){0}, 1);
     int none[1] = {0};
     cr_expect_eq(layout_group_count(none, 0), 0);
+}
+
+Test(layout, groups_by_in_page_offset_of_huge_offsets)
+{
+    /* offsets modulo 2 MiB: ranks at one in-page offset share a segment, wherever they sit in
+     * their huge page */
+    int leader[4];
+    layout_groups((size_t[]){0x1010, 0x7010, 0x1010, 0x1020}, 4, 4096, leader);
+    cr_expect_eq(leader[1], 0);
+    cr_expect_eq(leader[2], 0);
+    cr_expect_eq(leader[3], 3);
+}
+
+Test(layout, place_at_the_leaders_offset)
+{
+    /* a buffer at 0x7010 modulo 2 MiB in a group whose data starts at 0x1010 */
+    layout l;
+    uintptr_t buf = 0x40007010;
+    layout_compute(&l, buf, 10 << 20, 4096);
+    layout_place(&l, buf, 0x1010, 4096);
+    cr_expect_eq(l.offset, 0x1010);
+    cr_expect_eq(l.map_seg_off, 0x2000); /* map_start 0x40008000 is 0xff0 past buf */
+    cr_expect_eq(l.map_seg_off % 4096, 0);
+    cr_expect_eq(l.seg_size, (0x1010 + (10 << 20) + 4095) & ~(size_t)4095);
+    cr_expect_eq(l.head_len + l.map_len + l.tail_len, 10 << 20);
+    /* at its own offset, as layout_compute had it */
+    layout m;
+    layout_compute(&m, buf, 10 << 20, 4096);
+    layout k = m;
+    layout_place(&k, buf, m.offset, 4096);
+    cr_expect_eq(k.seg_size, m.seg_size);
+    cr_expect_eq(k.map_seg_off, m.map_seg_off);
 }
