@@ -7,6 +7,7 @@
 #define SYSFS_THP "/sys/kernel/mm/transparent_hugepage"
 
 static size_t decided_size;
+static int decided_unasked;
 static const char *decided_why = "MPISHM_HUGEPAGES is not decided yet (MPI_Init)";
 
 hp_policy hugepage_parse(const char *text, int *inherit)
@@ -93,9 +94,11 @@ size_t hugepage_decide(hp_mode mode, int posix_only, const char **why)
     else
         *why = NULL;
     decided_size = *why ? 0 : size;
+    decided_unasked = size && (p == HP_WITHIN_SIZE || p == HP_ALWAYS);
     decided_why = *why;
     return decided_size;
 }
 
 size_t hugepage_size(void) { return decided_size; }
+int hugepage_unasked(void) { return decided_unasked; }
 const char *hugepage_why_not(void) { return decided_why; }

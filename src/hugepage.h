@@ -47,4 +47,8 @@ size_t hugepage_decide(hp_mode mode, int posix_only, const char **why);
 size_t hugepage_size(void);
 const char *hugepage_why_not(void);
 
+/* Whether the policy hugepage_decide read gives tmpfs files huge pages unasked (within_size,
+ * always): a copy meant for 4 KiB pages must then refuse them. */
+int hugepage_unasked(void);
+
 #endif

@@ -84,6 +84,7 @@ static void library_start(void)
     bcast_cfg.headroom = (size_t)v[7];
     bcast_cfg.reshare_always = v[8] == 1;
     bcast_cfg.huge = decide_huge_pages((hp_mode)v[9], v[3] == 2, rank);
+    bcast_cfg.huge_unasked = hugepage_unasked();
     bcast_cfg.by_sites = sites_configure(option_str(OPT_SITES)) > 0; /* each rank decides */
     callsite_init();
     if (!v[0] && v[3] != 1 && seg_sweep_stale() > 0) /* POSIX segments possible */

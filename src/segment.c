@@ -77,14 +77,16 @@ int seg_create(segment *s, seg_kind kind, size_t size)
 }
 
 /* Writing an unbacked tmpfs page raises SIGBUS, not an error: reserve it all now. */
-int seg_reserve(segment *s)
+static int allocate(int fd, size_t off, size_t len)
 {
     int rc;
     do
-        rc = fallocate(s->fd, 0, 0, (off_t)s->size);
+        rc = fallocate(fd, 0, (off_t)off, (off_t)len);
     while (rc != 0 && errno == EINTR);
     return rc == 0 || errno == EOPNOTSUPP ? 0 : errno;
 }
+
+int seg_reserve(segment *s) { return allocate(s->fd, 0, s->size); }
 
 /* A shared mapping of the whole segment at an address aligned to `align` (a huge page in
  * the file lines up with one in the mapping only so): an anonymous span reserved with
@@ -109,19 +111,37 @@ static void *map_aligned(const segment *s, size_t align)
     return p;
 }
 
-int seg_reserve_huge(segment *s, size_t from, size_t huge, int keep)
+/* Fault in [off, off+len) of the shared mapping p for writing, in one call. */
+static int populate(char *p, size_t off, size_t len)
 {
-    char *p = map_aligned(s, huge);
+    if (len == 0 || madvise(p + off, len, MADV_POPULATE_WRITE) == 0)
+        return 0;
+    return errno == EFAULT ? ENOSPC : errno; /* EFAULT: where a write would raise SIGBUS */
+}
+
+int seg_reserve_huge(segment *s, size_t from, size_t huge, int unasked, int keep)
+{
+    char *p = map_aligned(s, huge ? huge : (size_t)sysconf(_SC_PAGESIZE));
     if (p == MAP_FAILED)
         return errno;
-    /* 4 KiB pages for the partial huge pages at the ends, huge ones between */
-    size_t lo = (from + huge - 1) & ~(huge - 1), hi = s->size & ~(huge - 1);
+    /* huge pages in [lo, hi), the whole ones; 4 KiB pages in the partial ones at the ends */
+    size_t lo = huge ? (from + huge - 1) & ~(huge - 1) : s->size;
+    size_t hi = huge ? s->size & ~(huge - 1) : s->size;
+    if (hi <= lo)
+        lo = hi = s->size;
     (void)madvise(p, s->size, MADV_NOHUGEPAGE);
     if (hi > lo)
         (void)madvise(p + lo, hi - lo, MADV_HUGEPAGE);
-    int rc = madvise(p + from, s->size - from, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
-    if (rc == EINVAL) /* a kernel before 5.14: fallocate reserves (4 KiB pages) */
-        rc = seg_reserve(s);
+    /* where the policy gives huge pages unasked, fallocate does (without clearing them:
+     * 0.8 ms for 256 MiB here, a populating write 1 s); "advise" gives them to faults in
+     * a mapping that asked */
+    int rc = hi > lo ? (unasked ? allocate(s->fd, lo, hi - lo) : populate(p, lo, hi - lo)) : 0;
+    if (rc == 0)
+        rc = populate(p, from, lo - from);
+    if (rc == 0)
+        rc = populate(p, hi, s->size - hi);
+    if (rc == EINVAL) /* a kernel before 5.14: 4 KiB pages, reserved as they always were */
+        rc = allocate(s->fd, 0, s->size);
     if (rc == 0 && keep)
         s->map = p;
     else

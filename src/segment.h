@@ -33,14 +33,16 @@ typedef struct segment {
 int seg_create(segment *s, seg_kind kind, size_t size);
 
 /* Reserve the segment's pages from offset `from` on (whole pages) as huge pages of `huge`
- * bytes where the system's policy allows (hugepage.h): through a shared mapping at an
- * address aligned to `huge`, asked for huge pages (MADV_HUGEPAGE: the policy "advise" wants
- * it), written in one call (MADV_POPULATE_WRITE: an error, not a SIGBUS, where memory is
- * short). The partial huge pages at either end take 4 KiB pages (MADV_NOHUGEPAGE): no rank
- * can map them with one entry, and a 2 MiB page there would hold up to 2 MiB of nothing.
- * With `keep` the mapping stays as s->map (a view the caller needs anyway). Returns 0 or
- * an errno value. */
-int seg_reserve_huge(segment *s, size_t from, size_t huge, int keep);
+ * bytes, or as 4 KiB pages only (`huge` 0) where the policy (hugepage.h) would give huge
+ * pages unasked (`unasked`: within_size, always). Through a shared mapping at an address
+ * aligned to `huge`: the whole huge pages of the data asked for (MADV_HUGEPAGE, as the
+ * policy "advise" wants) and allocated by fallocate where the policy gives them unasked,
+ * else by a populating write (MADV_POPULATE_WRITE: an error, not a SIGBUS, where memory is
+ * short); the partial huge pages at either end in 4 KiB pages (MADV_NOHUGEPAGE): no rank can
+ * map them with one entry, and a 2 MiB page there would hold up to 2 MiB of nothing. With
+ * `keep` the mapping stays as s->map (a view the caller needs anyway). Returns 0 or an
+ * errno value. */
+int seg_reserve_huge(segment *s, size_t from, size_t huge, int unasked, int keep);
 
 /* Reserve the segment's memory now (fallocate), so that a full /dev/shm or a memory limit
  * is this error instead of a SIGBUS while seeding. */
