@@ -2,6 +2,7 @@
  * line per repeat printed by rank 0; the driver interleaves runs and takes the statistics.
  *
  *   mpishm_bench bcast --method plain|mpishm|window|memcpy --bytes S [--repeats R]
+ *                      [--lookups L]
  *   mpishm_bench latency [--min B] [--max B] [--iterations I]
  *   mpishm_bench hash --bytes S [--repeats R]
  *   mpishm_bench steps --bytes S --steps K --content same|refill [--resident yes] [--mark yes]
@@ -16,7 +17,14 @@
  *           least it costs to get one copy onto a node.
  * Each repeat reports the broadcast time and the broadcast-then-read time (every rank reads
  * every byte once, checking the sum), both the maximum over ranks; the PSS of the array and
- * of whole processes, summed over all ranks and over the ranks of the fullest node.
+ * of whole processes, summed over all ranks and over the ranks of the fullest node; and the
+ * page tables the array cost (each rank's VmPTE growth from before the array was allocated to
+ * the measurement, summed the same ways): PSS does not show them, and with 4 KiB pages every
+ * rank that maps the array pays 8 bytes per page of it, N/512 of a copy for N ranks.
+ * With --lookups L (plain, mpishm, window), every rank then makes L random 8-byte reads over
+ * the whole array at once, as a cross-section or equation-of-state lookup does: the CPU time
+ * per million lookups, the mean over ranks (CPU time, not wall time: with more ranks than
+ * cores a rank's wall time counts the others' turns), where the TLB's reach shows.
  *
  * latency: osu_bcast-style mean time of MPI_Bcast into an unmarked buffer, for sizes from
  * --min to --max bytes, doubling; one line per size.
@@ -54,6 +62,7 @@ static const char *const method_names[] = {"plain", "mpishm", "window", "memcpy"
 
 static int rank, nranks, nodes;
 static MPI_Comm node_comm; /* for the per-node memory sums, made once before any timing */
+static long lookup_count;  /* --lookups */
 
 /* Bad arguments are the same on every rank: rank 0 says so and ends the job. The others
  * give it time to print first (their own MPI_Abort could kill it before it writes). */
@@ -112,16 +121,63 @@ static uint64_t *array_alloc(size_t bytes)
     return p;
 }
 
+/* A field of /proc/self/status given in kB ("VmHWM:", the peak resident set; "VmPTE:", the
+ * page tables), in bytes; 0 when unknown. */
+static long long status_bytes(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = 0;
+    size_t len = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && sscanf(line + len, "%lld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+/* L random 8-byte reads of w[0..n) (independent, as lookups into a table are); returns this
+ * thread's CPU seconds per million of them. The index is a multiply-shift of a xorshift
+ * stream, so that a division does not dilute what the page walks cost. */
+static double lookup_phase(const uint64_t *w, size_t n, long count, uint64_t seed)
+{
+    uint64_t x = seed * GOLDEN | 1, sum = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    for (long i = 0; i < count; i++) {
+        x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+        sum += w[(size_t)(((unsigned __int128)(x * 0x2545F4914F6CDD1Dull) * n) >> 64)];
+    }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+    volatile uint64_t sink = sum;
+    (void)sink;
+    double seconds = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    return count ? seconds * 1e6 / (double)count : 0;
+}
+
 /* ---- one repeat ---- */
 
 typedef struct sample {
     double bcast, read;       /* seconds on this rank */
     long long array_pss;      /* bytes of the array's pages charged to this rank */
     long long process_pss;    /* bytes of the whole process, the array still alive */
+    long long pte_before;     /* VmPTE before the array was allocated */
+    long long pte_growth;     /* VmPTE growth since, at the measurement: the array's page tables */
+    double lookup;            /* CPU seconds per million lookups on this rank (0: none made) */
     int ok;                   /* the sum read back is the root's */
     mpishm_stats before;      /* the library's counters around the broadcast */
     mpishm_stats after;
 } sample;
+
+/* Every rank's lookups at once, after every rank has its copy. */
+static void lookups(sample *s, const uint64_t *w, size_t n, long count)
+{
+    if (count <= 0)
+        return;
+    MPI_Barrier(MPI_COMM_WORLD);
+    s->lookup = lookup_phase(w, n, count, (uint64_t)rank + 7);
+}
 
 /* Broadcast of uint64 words. A count past INT_MAX goes through MPI_Bcast_c (MPI 4), or with
  * MPI 3 through a contiguous type of 2^k words (n is a power-of-two multiple of 4 KiB pages
@@ -164,11 +220,13 @@ static void measure(sample *s, const void *array, size_t bytes)
 {
     s->array_pss = array ? memstat_range_pss(array, bytes) : 0;
     s->process_pss = memstat_process_pss();
+    s->pte_growth = array ? status_bytes("VmPTE:") - s->pte_before : 0;
 }
 
 static void run_bcast(sample *s, size_t bytes, int marked, uint64_t seed)
 {
     size_t n = bytes / 8;
+    s->pte_before = status_bytes("VmPTE:");
     uint64_t *w = array_alloc(bytes);
     if (marked && mpishm_mark_readonly(w, bytes) != 0)
         die("mpishm_mark_readonly failed: is the library loaded?");
@@ -181,6 +239,7 @@ static void run_bcast(sample *s, size_t bytes, int marked, uint64_t seed)
     s->bcast = MPI_Wtime() - t0;
     finish_read(s, w, n, seed, t0);
     mpishm_get_stats(&s->after);
+    lookups(s, w, n, lookup_count);
     MPI_Barrier(MPI_COMM_WORLD);
     measure(s, w, bytes);
     MPI_Barrier(MPI_COMM_WORLD); /* every rank measures before any rank unmaps a page */
@@ -205,6 +264,7 @@ static void run_window(sample *s, size_t bytes, uint64_t seed, MPI_Win *win)
 {
     size_t n = bytes / 8;
     uint64_t *src = NULL;
+    s->pte_before = status_bytes("VmPTE:");
     if (rank == 0) {
         src = array_alloc(bytes);
         fill(src, n, seed);
@@ -234,6 +294,7 @@ static void run_window(sample *s, size_t bytes, uint64_t seed, MPI_Win *win)
     MPI_Barrier(win_node);
     s->bcast = MPI_Wtime() - t0;
     finish_read(s, w, n, seed, t0);
+    lookups(s, w, n, lookup_count);
     MPI_Barrier(MPI_COMM_WORLD);
     measure(s, w, bytes);
     MPI_Barrier(MPI_COMM_WORLD);
@@ -250,6 +311,7 @@ static void run_memcpy(sample *s, size_t bytes, uint64_t seed)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
+        s->pte_before = status_bytes("VmPTE:");
         double t0 = MPI_Wtime();
         dst = array_alloc(bytes);
         memcpy(dst, src, bytes);
@@ -275,14 +337,16 @@ static void run_memcpy(sample *s, size_t bytes, uint64_t seed)
 /* Sums over all ranks and over the fullest node, then one JSON line from rank 0. */
 static void report(enum method m, size_t bytes, int repeat, const sample *s)
 {
-    long long mine[2] = {s->array_pss, s->process_pss}, node[2], total[2], node_max[2];
-    MPI_Allreduce(mine, node, 2, MPI_LONG_LONG, MPI_SUM, node_comm);
-    MPI_Reduce(mine, total, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    MPI_Reduce(node, node_max, 2, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
+    long long mine[3] = {s->array_pss, s->process_pss, s->pte_growth}, node[3], total[3],
+              node_max[3];
+    MPI_Allreduce(mine, node, 3, MPI_LONG_LONG, MPI_SUM, node_comm);
+    MPI_Reduce(mine, total, 3, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(node, node_max, 3, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
     double t[4] = {s->bcast, s->read, s->after.seed_seconds - s->before.seed_seconds,
                    s->after.map_seconds - s->before.map_seconds};
-    double tmax[4];
+    double tmax[4], lookup = 0;
     MPI_Reduce(t, tmax, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&s->lookup, &lookup, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     int flags[2] = {s->ok, s->after.shared > s->before.shared}, all[2];
     MPI_Reduce(flags, all, 2, MPI_INT, MPI_MIN, 0, MPI_COMM_WORLD);
     if (rank != 0)
@@ -290,10 +354,12 @@ static void report(enum method m, size_t bytes, int repeat, const sample *s)
     printf("{\"method\":\"%s\",\"ranks\":%d,\"nodes\":%d,\"bytes\":%zu,\"repeat\":%d,"
            "\"seconds\":%.6f,\"read_seconds\":%.6f,\"array_pss_bytes\":%lld,"
            "\"process_pss_bytes\":%lld,\"node_array_pss_bytes\":%lld,"
-           "\"node_process_pss_bytes\":%lld,\"seed_seconds\":%.6f,\"map_seconds\":%.6f,"
-           "\"shared\":%s,\"ok\":%s}\n",
+           "\"node_process_pss_bytes\":%lld,\"page_table_bytes\":%lld,"
+           "\"node_page_table_bytes\":%lld,\"seed_seconds\":%.6f,\"map_seconds\":%.6f,"
+           "\"lookup_seconds_per_million\":%.6f,\"shared\":%s,\"ok\":%s}\n",
            method_names[m], nranks, nodes, bytes, repeat, tmax[0], tmax[1], total[0], total[1],
-           node_max[0], node_max[1], tmax[2], tmax[3], all[1] ? "true" : "false",
+           node_max[0], node_max[1], total[2], node_max[2], tmax[2], tmax[3],
+           m == MEMCPY ? 0 : lookup / nranks, all[1] ? "true" : "false",
            all[0] ? "true" : "false");
     fflush(stdout);
 }
@@ -322,20 +388,6 @@ static void bench_bcast(enum method m, size_t bytes, int repeats)
 __attribute__((noinline)) void bench_step_bcast(uint64_t *w, size_t n)
 {
     bcast_words(w, n, 0, MPI_COMM_WORLD);
-}
-
-/* This process's VmHWM (peak resident set) in bytes, 0 when unknown. */
-static long long vm_hwm(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb * 1024;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -372,7 +424,7 @@ static void bench_steps(size_t bytes, int steps, int refill, int resident, int m
         ok &= read_sum(w, n) == expected_sum(n, seed);
     }
     mpishm_get_stats(&after);
-    long long hwm = vm_hwm(), node_hwm = 0, most = 0;
+    long long hwm = status_bytes("VmHWM:"), node_hwm = 0, most = 0;
     MPI_Allreduce(&hwm, &node_hwm, 1, MPI_LONG_LONG, MPI_SUM, node_comm);
     MPI_Reduce(&node_hwm, &most, 1, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
     int all_ok = 0;
@@ -489,6 +541,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--min")) min = parse_size(v);
         else if (!strcmp(a, "--max")) max = parse_size(v);
         else if (!strcmp(a, "--iterations")) iterations = atoi(v);
+        else if (!strcmp(a, "--lookups")) lookup_count = atol(v);
         else if (!strcmp(a, "--steps")) steps = atoi(v);
         else if (!strcmp(a, "--content")) refill = !strcmp(v, "refill") ? 1 : !strcmp(v, "same") ? 0 : -2;
         else if (!strcmp(a, "--resident")) resident = !strcmp(v, "yes");

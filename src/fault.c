@@ -19,6 +19,7 @@ static const struct {
     [FAULT_MPI] = {"mpi", EIO}, [FAULT_KILL] = {"kill", EINTR},
     [FAULT_HEADROOM] = {"headroom", ENOMEM},
     [FAULT_TIMING] = {"timing", ETIME}, [FAULT_PUNCH] = {"punch", EOPNOTSUPP},
+    [FAULT_PAGEMAP] = {"pagemap", EACCES},
 };
 
 static int armed[FAULT_STAGES]; /* 0: off; n: fail the n-th time the stage is reached */

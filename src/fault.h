@@ -21,6 +21,7 @@ typedef enum {
     FAULT_HEADROOM, /* the rank's memory limit leaves no room for the node copy */
     FAULT_TIMING, /* the MPI_Bcast timed at a selected site counts as taking no time */
     FAULT_PUNCH,  /* a root freeing its node's old segment (a hole punched through it) */
+    FAULT_PAGEMAP,/* the report reading /proc/self/pagemap for the arrays' page tables */
     FAULT_STAGES
 } fault_stage;
 

@@ -154,38 +154,85 @@ int procmaps_readable(uintptr_t start, uintptr_t end) { return scan_maps(start, 
 
 /* /proc/self/pagemap: one 64-bit entry per page; bit 63 present, bit 62 swapped, bit 61 a
  * page of a file or of shared memory. A written page of a private file mapping is anonymous. */
+#define PAGEMAP_PRESENT(e) (((e) >> 63) & 1)
+#define PAGEMAP_SWAPPED(e) (((e) >> 62) & 1)
+#define PAGEMAP_FILE(e) (((e) >> 61) & 1)
+
+/* Calls visit(entries, n, first, ctx) on the entries of the whole pages of [start, start+len)
+ * in order, a chunk at a time (first: the index of entries[0] from `start`'s page). Returns
+ * 0, or -1 when the map cannot be read. */
+typedef void pagemap_visit(const uint64_t *entries, size_t n, size_t first, void *ctx);
+static int pagemap_scan(uintptr_t start, size_t len, pagemap_visit *visit, void *ctx)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    uint64_t entries[512];
+    for (size_t done = 0; done < len / page;) {
+        size_t n = len / page - done < 512 ? len / page - done : 512;
+        off_t at = (off_t)((start / page + done) * sizeof entries[0]);
+        if (pread(fd, entries, n * sizeof entries[0], at) != (ssize_t)(n * sizeof entries[0])) {
+            rc = -1;
+            break;
+        }
+        visit(entries, n, done, ctx);
+        done += n;
+    }
+    close(fd);
+    return rc;
+}
+
 long procmaps_private_pages(uintptr_t start, size_t len)
 {
     long file;
     return procmaps_page_kinds(start, len, &file);
 }
 
+typedef struct kinds {
+    long own, file;
+} kinds;
+
+static void count_kinds(const uint64_t *e, size_t n, size_t first, void *ctx)
+{
+    kinds *k = ctx;
+    (void)first;
+    for (size_t i = 0; i < n; i++) {
+        k->own += (PAGEMAP_PRESENT(e[i]) || PAGEMAP_SWAPPED(e[i])) && !PAGEMAP_FILE(e[i]);
+        k->file += PAGEMAP_PRESENT(e[i]) && PAGEMAP_FILE(e[i]);
+    }
+}
+
 long procmaps_page_kinds(uintptr_t start, size_t len, long *file)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    *file = 0;
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long found = 0;
-    uint64_t entries[512];
-    for (size_t done = 0; done < len / page && found >= 0;) {
-        size_t n = len / page - done < 512 ? len / page - done : 512;
-        off_t at = (off_t)((start / page + done) * sizeof entries[0]);
-        ssize_t got = pread(fd, entries, n * sizeof entries[0], at);
-        if (got != (ssize_t)(n * sizeof entries[0])) {
-            found = -1;
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            uint64_t e = entries[i];
-            found += ((e >> 63) & 1 || (e >> 62) & 1) && !((e >> 61) & 1);
-            *file += ((e >> 63) & 1) && ((e >> 61) & 1);
-        }
-        done += n;
+    kinds k = {0, 0};
+    int rc = pagemap_scan(start, len, count_kinds, &k);
+    *file = rc ? 0 : k.file;
+    return rc ? -1 : k.own;
+}
+
+typedef struct spans {
+    size_t first_page, pages_per_span; /* start's page number; pages one table maps */
+    size_t last;                       /* the last span counted, plus one (0: none yet) */
+    long count;
+} spans;
+
+static void count_spans(const uint64_t *e, size_t n, size_t first, void *ctx)
+{
+    spans *s = ctx;
+    for (size_t i = 0; i < n; i++) {
+        size_t span = (s->first_page + first + i) / s->pages_per_span;
+        if (PAGEMAP_PRESENT(e[i]) && span + 1 != s->last)
+            s->last = span + 1, s->count++;
     }
-    close(fd);
-    return found;
+}
+
+long procmaps_table_spans(uintptr_t start, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    spans s = {start / page, page / sizeof(uint64_t), 0, 0};
+    return pagemap_scan(start, len, count_spans, &s) ? -1 : s.count;
 }
 
 /* The calling thread's stack, also when the application gave it without a guard page

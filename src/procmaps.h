@@ -41,4 +41,11 @@ long procmaps_private_pages(uintptr_t start, size_t len);
  * memory (a segment's, for a copy-on-write mapping of one; not written since). */
 long procmaps_page_kinds(uintptr_t start, size_t len, long *file);
 
+/* How many of the spans that one page-table page maps (2 MiB with 4 KiB pages: 512 entries of
+ * 8 bytes), aligned, hold a present page of [start, start+len) (page aligned): with 4 KiB
+ * mappings, the page-table pages the range costs this process. A span mapped whole by one
+ * huge-page entry (PMD) costs none, but counts here: subtract those (smaps' ShmemPmdMapped,
+ * FilePmdMapped). -1 when /proc/self/pagemap cannot be read. */
+long procmaps_table_spans(uintptr_t start, size_t len);
+
 #endif

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "options.h"
 #include "peak.h"
+#include "procmaps.h"
 #include "protect.h"
 #include "region.h"
 #include "report_data.h"
@@ -225,11 +226,14 @@ static size_t local_sites(wire_site **out)
     return kept;
 }
 
-/* Resident and proportional sizes of the mappings inside [lo, hi), from /proc/self/smaps. */
-static void measure_range(uintptr_t lo, uintptr_t hi, unsigned long long *rss,
-                          unsigned long long *pss)
+/* Of the mappings inside [lo, hi), from /proc/self/smaps: resident and proportional sizes,
+ * the pages this rank wrote (Anonymous: its private copies) and those mapped by huge-page
+ * entries (ShmemPmdMapped for a memfd, FilePmdMapped for a file). */
+static void measure_range(uintptr_t lo, uintptr_t hi, wire_array *w)
 {
-    *rss = *pss = 0;
+    const struct { const char *name; unsigned long long *sum; } field[] = {
+        {"Rss:", &w->rss}, {"Pss:", &w->pss}, {"Anonymous:", &w->private_bytes},
+        {"ShmemPmdMapped:", &w->pmd_mapped}, {"FilePmdMapped:", &w->pmd_mapped}};
     FILE *f = fopen("/proc/self/smaps", "re");
     if (!f)
         return;
@@ -237,14 +241,31 @@ static void measure_range(uintptr_t lo, uintptr_t hi, unsigned long long *rss,
     int inside = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long a, b, kb;
-        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
             inside = a >= lo && b <= hi;
-        else if (inside && sscanf(line, "Rss: %lu kB", &kb) == 1)
-            *rss += kb << 10;
-        else if (inside && sscanf(line, "Pss: %lu kB", &kb) == 1)
-            *pss += kb << 10;
+            continue;
+        }
+        for (size_t k = 0; inside && k < sizeof field / sizeof field[0]; k++) {
+            size_t len = strlen(field[k].name);
+            if (strncmp(line, field[k].name, len) == 0 && sscanf(line + len, "%lu kB", &kb) == 1)
+                *field[k].sum += (unsigned long long)kb << 10;
+        }
     }
     fclose(f);
+}
+
+/* The page-table pages that map [start, start+len) in this rank: one per 2 MiB span (with
+ * 4 KiB pages) holding a page mapped with 4 KiB entries; a span one huge-page entry maps
+ * needs none. (The level above, a page per GiB, is left out: 1/512 of this.) */
+static unsigned long long page_table_bytes(uintptr_t start, size_t len,
+                                           const wire_array *w)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), span = page / sizeof(uint64_t) * page;
+    long spans = fault_inject(FAULT_PAGEMAP) ? -1 : procmaps_table_spans(start, len);
+    if (spans < 0) /* no pagemap: the resident pages as if together (one span fewer at most) */
+        spans = (long)((w->rss + span - 1) / span);
+    long huge = (long)(w->pmd_mapped / span);
+    return spans > huge ? (unsigned long long)(spans - huge) * page : 0;
 }
 
 static size_t local_arrays(wire_array **out)
@@ -264,7 +285,9 @@ static size_t local_arrays(wire_array **out)
             w[k].dev = r[i].dev;
             w[k].ino = r[i].ino;
             w[k].mapped = r[i].shared_bytes;
-            measure_range(l.map_start, l.map_start + r[i].shared_bytes, &w[k].rss, &w[k].pss);
+            measure_range(l.map_start, l.map_start + r[i].shared_bytes, &w[k]);
+            w[k].page_tables =
+                page_table_bytes(l.map_start, r[i].shared_bytes, &w[k]);
             k++;
         }
     }
@@ -642,6 +665,9 @@ static void add_arrays(job_report *j, const rank_summary *r, const wire_array *a
     for (int i = 0; i < n; i++) {
         nf->mapped += a[i].mapped;
         nf->measured += a[i].rss > a[i].pss ? a[i].rss - a[i].pss : 0;
+        nf->private_bytes += a[i].private_bytes;
+        nf->pmd_mapped += a[i].pmd_mapped;
+        nf->page_tables += a[i].page_tables;
         int fresh, k = segment_seen(seen, nseen, seen_node, r->node, &a[i], &fresh);
         if (fresh) {
             nf->arrays++;

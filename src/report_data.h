@@ -44,6 +44,9 @@ typedef struct wire_array {
     unsigned long dev, ino;
     unsigned long long mapped, rss, pss;
     unsigned long long present; /* at the peak: its pages present from the segment (pagemap) */
+    /* at MPI_Finalize (report.c): its pages this rank wrote (private copies), those mapped by
+     * huge-page entries, and the page tables mapping it in this rank */
+    unsigned long long private_bytes, pmd_mapped, page_tables;
 } wire_array;
 
 typedef struct wire_violation {
@@ -107,6 +110,9 @@ typedef struct node_figures {
     int *ranks, nranks;
     int arrays;
     unsigned long long mapped, segments, measured;
+    /* of the shared arrays at MPI_Finalize, summed over the node's ranks: the pages they
+     * wrote (private copies), those mapped by huge-page entries, the page tables mapping them */
+    unsigned long long private_bytes, pmd_mapped, page_tables;
     /* at the peak (the sum of its ranks' peaks): mapped, the node copies, the pages present
      * from them and those pages once per copy */
     unsigned long long peak_mapped, peak_segments, peak_present, peak_present_once;

@@ -36,6 +36,12 @@ CASE:
            of both tables (the root's included), the line names both and a rerun with it
            shares both tables on every rank; the same from an AUTO run's line without AUTO, and
            from a stripped copy of the program (sites by object and offset)
+  pagetables  sites_check: each node's page tables for the shared 8 MiB array are what 4 KiB
+           pages cost, 8 bytes per page per rank (N ranks: N x 8 MiB / 512, one page-table page
+           more per rank at most where the array straddles a 2 MiB boundary), fewer where huge
+           pages map it; memory per node is the node copy, the ranks' written pages and the page
+           tables, in copies; the table says the same; the same figure (by arithmetic on the
+           resident pages) where a rank cannot read /proc/self/pagemap (MPISHM_FAULT=pagemap)
   lifetimes  content_lifetimes: a copy ended by munmap, realloc, mremap, mpishm_unmark and
            free of the block holding it is read-only, each copy counted once, unchanged; a
            copy half inaccessible and half unmapped is unverified, and nothing crashes
@@ -106,6 +112,56 @@ def site(report, function):
     return found[0] if found else None
 
 
+def check_page_tables(r, nbytes, label=""):
+    """Every node's page tables for its one shared array of nbytes: 8 bytes per 4 KiB page per
+    rank, one page-table page per 2 MiB span the rank maps with 4 KiB pages (a span straddled
+    costs one page more), none for a span a huge-page entry maps."""
+    span = PAGE // 8 * PAGE
+    total = 0
+    for n in r["nodes"]:
+        ranks, pt = len(n["ranks"]), n["page_table_bytes"]
+        huge_spans = n["pmd_mapped_bytes"] // span
+        low = max(0, ranks * (nbytes // span - 1) - huge_spans) * PAGE
+        high = ranks * (-(-nbytes // span) + 1) * PAGE - huge_spans * PAGE
+        check(low <= pt <= high, f"{label}node {n['node']}: page tables {pt} for {ranks} ranks "
+              f"mapping {nbytes} bytes ({n['pmd_mapped_bytes']} by huge pages) in [{low}, {high}]")
+        if not n["pmd_mapped_bytes"]:  # 4 KiB pages: N ranks cost N/512 of a copy
+            check(abs(pt - ranks * nbytes / 512) <= ranks * PAGE,
+                  f"{label}node {n['node']}: {pt} is {ranks} x {nbytes} / 512 within a page a rank")
+        memory = n["segment_bytes"] + n["private_bytes"] + pt
+        check(n["memory_bytes"] == memory, f"{label}node {n['node']}: memory_bytes "
+              f"{n['memory_bytes']} is the node copy, the written pages and the page tables {memory}")
+        check(abs(n["copies"] - memory / n["segment_bytes"]) < 1e-3,
+              f"{label}node {n['node']}: copies {n['copies']} == {memory / n['segment_bytes']:.4f}")
+        total += pt
+    check(r["job"]["page_table_bytes"] == total,
+          f"{label}job.page_table_bytes {r['job']['page_table_bytes']} sums the nodes' {total}")
+
+
+def judge_page_tables(args):
+    r, _ = report_run(args)
+    check_page_tables(r, 8 * MiB)
+    for n in r["nodes"]:  # nothing writes the marked array in sites_check
+        check(n["private_bytes"] == 0, f"node {n['node']}: no page written, {n['private_bytes']}")
+    p = run(args, {"MPISHM_REPORT": "stderr"})
+    lines = [line for line in p.stderr.splitlines() if line.startswith("  node memory")]
+    check(len(lines) == len(r["nodes"]), f"a node memory line per node: {lines}")
+    for line, n in zip(lines, r["nodes"]):  # (another run: its tables may straddle otherwise)
+        m = re.search(r"node (\d+): 8\.0 MiB node copies \+ 0 B written by ranks \+ ([\d.]+) KiB "
+                      r"page tables = [\d.]+ MiB, ([\d.]+) copies", line)
+        check(m is not None, f"the table's node memory line: {line!r}")
+        if m:
+            pt, ranks = float(m.group(2)) * 1024, len(n["ranks"])
+            low = 0 if "mapped by huge pages" in line else ranks * 8 * MiB / 512
+            check(low <= pt <= ranks * (8 * MiB / 512 + PAGE),
+                  f"the table's page tables, {m.group(2)} KiB for {ranks} ranks: 16 to 20 KiB a "
+                  "rank with 4 KiB pages")
+            check(abs(float(m.group(3)) - (1 + pt / (8 * MiB))) < 2e-3,
+                  f"the table's copies {m.group(3)}: 1 + its page tables over the copy")
+    faulted, _ = report_run(args, {"MPISHM_FAULT": "pagemap:1"})
+    check_page_tables(faulted, 8 * MiB, "without pagemap on rank 1: ")
+
+
 def program_counts(stdout):
     m = re.search(r"sites_check: calls (\d+) small (\d+) failures (\d+)", stdout)
     check(m is not None, "sites_check printed its counts")
@@ -162,6 +218,7 @@ def judge_sites_check_report(args):
               f"the stack buffer's content is not judged: {c}")
     check(r["suggested_sites"] == "load_mesh,load_common,load_basis",
           f"suggested {r['suggested_sites']!r}")
+    check_page_tables(r, 8 * MiB)
     # the table on stderr
     p = run(args, {"MPISHM_REPORT": "stderr"}, expect)
     table = p.stderr
@@ -527,13 +584,14 @@ def main():
     ap.add_argument("--ranks", type=int, default=3)
     ap.add_argument("--cliques", type=int, default=0)
     ap.add_argument("case", choices=["report", "sites", "auto", "failure", "grow", "memory",
-                                     "fortran", "content", "lifetimes", "partners"])
+                                     "fortran", "content", "lifetimes", "partners",
+                                     "pagetables"])
     ap.add_argument("program")
     args = ap.parse_args()
     {"report": judge_sites_check_report, "sites": judge_sites, "auto": judge_auto,
      "failure": judge_failure, "grow": judge_grow, "memory": judge_memory, "fortran": judge_fortran,
      "content": judge_content, "lifetimes": judge_lifetimes,
-     "partners": judge_partners}[args.case](args)
+     "partners": judge_partners, "pagetables": judge_page_tables}[args.case](args)
     if failures:
         print(f"check_report: {len(failures)} check(s) failed", file=sys.stderr)
         return 1

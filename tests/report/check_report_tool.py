@@ -405,8 +405,8 @@ def main(tool):
         check(re.search(r"arrays shared\s+2\s", out), "job: 2 arrays shared (one per node)")
         check(re.search(r"memory saved\s+192\.0 MiB\s+measured 191\.2 MiB", out),
               "job: memory saved, computed and measured")
-        check(re.search(r"0\s+n001\s+4\s+-\s+-\s+1\s+96\.0 MiB\s+95\.6 MiB\s+0,2,4,6", out),
-              "node 0's row (a report without peak figures: -)")
+        check(re.search(r"0\s+n001\s+4\s+-\s+-\s+1\s+96\.0 MiB\s+95\.6 MiB\s+-\s+-\s+-\s+0,2,4,6",
+                        out), "node 0's row (a report without peak figures or page tables: -)")
 
         cand = table_rows(out, "Candidates")
         names = [r.get("MPISHM_SITES name") for r in cand]
@@ -552,6 +552,13 @@ def main(tool):
         check(re.search(r"node 1 \(n002\) measured\s+95\.6 MiB\s+862\.4 MiB", out),
               "compare: saved measured per node")
         check("1 now shared, 2 still candidate" in out, "compare: summary of the candidates")
+        check(re.search(r"page tables\s+-\s+4\.5 MiB", out),
+              "compare: page tables, none in the older report, 4.5 MiB after")
+        out = tool_run(tool, [after_path, "--no-lines"]).stdout
+        check(re.search(r"page tables\s+4\.5 MiB\s+mapping the shared arrays", out),
+              "job: the page tables of the shared arrays")
+        check(re.search(r"0\s+n001\s+4\s+.*\s2\.2 MiB\s+290\.2 MiB\s+1\.008\s+0,2,4,6", out),
+              f"node 0's row: page tables, memory with them, copies: {out}")
 
         def compare_rows(a, b):
             p = tool_run(tool, ["--compare", a, b])

@@ -47,7 +47,7 @@ Test(fault, arms_only_this_ranks_stages)
 Test(fault, errno_values)
 {
     fault_configure("create:0,reserve:0,open:0,map:0,seed:0,copy:0,remap:0,refill:0,topology:0,"
-                    "build:0,report:0,mpi:0,kill:0,headroom:0,timing:0,punch:0", 0);
+                    "build:0,report:0,mpi:0,kill:0,headroom:0,timing:0,punch:0,pagemap:0", 0);
     int create = fault_inject(FAULT_CREATE), reserve = fault_inject(FAULT_RESERVE);
     cr_expect_gt(create, 0);
     cr_expect_gt(reserve, 0);
@@ -61,7 +61,7 @@ Test(fault, every_stage_by_name)
     const char *names[FAULT_STAGES] = {"create", "reserve", "open", "map", "seed",
                                        "copy", "remap", "refill", "topology", "build",
                                        "report", "mpi", "kill", "headroom", "timing",
-                                       "punch"};
+                                       "punch", "pagemap"};
     for (int s = 0; s < FAULT_STAGES; s++) {
         cr_expect_str_eq(fault_stage_name((fault_stage)s), names[s]);
         char spec[32];
