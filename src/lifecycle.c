@@ -16,6 +16,7 @@
 #include "fault.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "numa.h"
 #include "options.h"
 #include "protect.h"
 #include "release.h"
@@ -51,13 +52,14 @@ static void library_start(void)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* Below two pages a buffer may hold no whole page: nothing to share. */
     long long floor = 2 * (long long)page, threshold = option_int(OPT_THRESHOLD);
-    long long v[9] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
-                      option_int(OPT_PREFAULT), option_int(OPT_SHM),
-                      option_str(OPT_REPORT)[0] != '\0', option_int(OPT_AUTO),
-                      option_int(OPT_PROTECT), option_int(OPT_HEADROOM),
-                      option_int(OPT_RESHARE)};
-    agree_options(v, 9);
+    long long v[10] = {option_int(OPT_DISABLE), threshold > floor ? threshold : floor,
+                       option_int(OPT_PREFAULT), option_int(OPT_SHM),
+                       option_str(OPT_REPORT)[0] != '\0', option_int(OPT_AUTO),
+                       option_int(OPT_PROTECT), option_int(OPT_HEADROOM),
+                       option_int(OPT_RESHARE), option_int(OPT_SCOPE)};
+    agree_options(v, 10);
     fault_configure(option_str(OPT_FAULT), rank);
+    numa_configure(v[9] == 1, option_str(OPT_NUMA_FAKE), rank);
     bcast_cfg.page = page;
     bcast_cfg.threshold = (size_t)v[1];
     bcast_cfg.prefault = (int)v[2];

@@ -47,6 +47,13 @@ const option_desc options_table[OPT_COUNT] = {
                      "auto: a site selected by MPISHM_SITES or MPISHM_AUTO whose shared "
                      "broadcasts, timed against one MPI_Bcast, are slower is left to MPI; "
                      "always: keep sharing (memory first)", "auto|always"},
+    [OPT_SCOPE] = {"MPISHM_SCOPE", OPT_STRING, "node",
+                   "node: one copy per node; numa: one copy per NUMA domain, for ranks bound "
+                   "to one NUMA node each (else one per node, said at MPISHM_VERBOSE=1)",
+                   "node|numa"},
+    [OPT_NUMA_FAKE] = {"MPISHM_NUMA_FAKE", OPT_STRING, "",
+                       "testing aid: d[,d...] puts world rank r in fake NUMA domain d[r mod "
+                       "count], '*' for a rank bound to no single domain"},
 };
 
 static long long values[OPT_COUNT];

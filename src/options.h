@@ -17,6 +17,8 @@ typedef enum {
     OPT_PROTECT,   /* enum: off, readonly, warn */
     OPT_HEADROOM,  /* size: memory left free under the tightest limit after a node copy */
     OPT_RESHARE,   /* enum: auto (time re-sharing at selected sites), always */
+    OPT_SCOPE,     /* enum: node (one copy per node), numa (one per NUMA domain) */
+    OPT_NUMA_FAKE, /* string: testing aid, fake NUMA domains by world rank */
     OPT_COUNT
 } option_id;
 
