@@ -125,9 +125,9 @@ void numa_configure(int numa, const char *fake, int world_rank)
     scope_numa = numa;
     int rc = numa_fake_parse(fake, world_rank < 0 ? 0 : world_rank, &fake_domain, &fake_domains);
     fake_set = rc == 0;
-    if (rc < 0)
-        log_warn("MPISHM_NUMA_FAKE=\"%s\" is not a list of NUMA domain numbers or '*' "
-                 "(e.g. 0,0,1,1); ignored", fake);
+    if (rc < 0) /* (the environment is the job's: one rank warns) */
+        log_msg(world_rank <= 0 ? 0 : 1, "MPISHM_NUMA_FAKE=\"%s\" is not a list of NUMA "
+                "domain numbers or '*' (e.g. 0,0,1,1); ignored", fake);
 }
 
 int numa_scope(void) { return scope_numa; }

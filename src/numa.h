@@ -25,7 +25,7 @@ void numa_probe(const char *root, const cpu_set_t *mask, size_t mask_size, numa_
 int numa_fake_parse(const char *spec, int rank, int *domain, int *domains);
 
 /* At MPI_Init: whether MPISHM_SCOPE is numa (agreed by every rank), and this rank's testing
- * override (a malformed one is said and ignored). */
+ * override (a malformed one is ignored, said by world rank 0 and in verbose mode). */
 void numa_configure(int numa_scope, const char *fake, int world_rank);
 
 /* Whether MPISHM_SCOPE=numa is in effect. */

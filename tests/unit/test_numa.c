@@ -9,43 +9,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fake_tree.h"
 #include "numa.h"
-
-static char root[256];
-
-static void put(const char *rel, const char *text)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) { /* parents */
-        *p = '\0';
-        mkdir(path, 0755);
-        *p = '/';
-    }
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Two sockets of 4 CPUs each, numbered as many BIOSes do (0-1,4-5 and 2-3,6-7), and a node of
  * memory only (CXL or HBM): no CPUs. */
 static void two_sockets(void)
 {
-    snprintf(root, sizeof root, "/tmp/test_numa.XXXXXX");
-    cr_assert(mkdtemp(root));
+    fake_tree_make("test_numa");
     put("sys/devices/system/node/node0/cpulist", "0-1,4-5\n");
     put("sys/devices/system/node/node1/cpulist", "2-3,6-7\n");
     put("sys/devices/system/node/node2/cpulist", "\n");
     put("sys/devices/system/node/online", "0-2\n");
     put("sys/devices/system/node/possible", "0-2\n");
-}
-
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    cr_assert(system(cmd) == 0);
 }
 
 /* The place of a rank allowed on the CPUs listed (ending with -1). */
@@ -86,13 +62,13 @@ Test(numa, without_the_files_one_domain)
     numa_place p = place_of((int[]){0, -1});
     cr_expect_eq(p.domain, 0);
     cr_expect_eq(p.domains, 1);
-    cr_assert(mkdtemp(strcpy(root, "/tmp/test_numa.XXXXXX"))); /* for .fini */
+    fake_tree_make("test_numa"); /* for .fini */
 }
 
 Test(numa, one_node_machine_binds_every_rank)
 {
     cleanup();
-    cr_assert(mkdtemp(strcpy(root, "/tmp/test_numa.XXXXXX")));
+    fake_tree_make("test_numa");
     put("sys/devices/system/node/node0/cpulist", "0-1\n");
     put("sys/devices/system/node/has_cpu", "0\n"); /* not a node: no digit after "node" */
     numa_place p = place_of((int[]){0, 1, -1});
@@ -147,7 +123,7 @@ Test(numa, malformed_override_is_said_and_ignored)
     fflush(stderr);
     cr_expect_stderr_eq_str("libmpishm[?]: MPISHM_NUMA_FAKE=\"0,x\" is not a list of NUMA domain "
                             "numbers or '*' (e.g. 0,0,1,1); ignored\n");
-    numa_configure(1, "0,1", 1);
+    numa_configure(1, "0,1", 1); /* valid: rank 1 in domain 1 of 2 */
     numa_place p;
     numa_locate(&p);
     cr_expect_eq(p.domain, 1);
