@@ -629,7 +629,8 @@ static int time_says_fall_back(attempt *a, time_verdict mine)
     return 1;
 }
 
-/* Whether two nodes' ranks draw on one pool of memory (one machine: simulated nodes). */
+/* Whether two nodes' ranks draw on one pool of memory (one machine: simulated nodes, or the
+ * NUMA domains of MPISHM_SCOPE=numa). */
 static int pools_span_nodes(const attempt *a)
 {
     for (int i = 1; i < a->t->size; i++)
