@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,7 +662,8 @@ static int time_says_fall_back(attempt *a, time_verdict mine)
     return 1;
 }
 
-/* Whether two nodes' ranks draw on one pool of memory (one machine: simulated nodes). */
+/* Whether two nodes' ranks draw on one pool of memory (one machine: simulated nodes, or the
+ * NUMA domains of MPISHM_SCOPE=numa). */
 static int pools_span_nodes(const attempt *a)
 {
     for (int i = 1; i < a->t->size; i++)
@@ -698,10 +700,11 @@ static int agree_room(attempt *a, int *fits)
     if (crowded >= 0) {
         a->why = WHY_NO_SAVING;
         if (a->t->rank == 0)
-            log_msg(1, "broadcast of %zu bytes not shared: node %d would hold more copies "
+            log_msg(1, "broadcast of %zu bytes not shared: %s %d would hold more copies "
                     "at once than MPI_Bcast leaves (its segments, one per in-page offset of "
                     "its ranks' buffers, the root's own pages and an earlier segment still "
-                    "mapped would outnumber its ranks)", a->bytes, a->t->node_of[crowded]);
+                    "mapped would outnumber its ranks)", a->bytes, topo_unit(a->t),
+                    a->t->node_of[crowded]);
         return MPI_SUCCESS;
     }
     if (time_says_fall_back(a, timing))
@@ -712,14 +715,14 @@ static int agree_room(attempt *a, int *fits)
                                   &room, &freed, &sum);
     if (short_at >= 0) {
         a->why = WHY_NO_HEADROOM;
-        if (a->t->rank == short_at && bcast_cfg.report)
-            report_headroom(limit_name[kind], a->t->node_of[short_at], room, freed, sum,
+        if (a->t->rank == short_at && bcast_cfg.report) /* (the pool is the host's) */
+            report_headroom(limit_name[kind], a->t->host_of[short_at], room, freed, sum,
                             bcast_cfg.headroom);
         if (a->t->rank == 0)
             log_msg(1, "broadcast of %zu bytes not shared: no memory headroom on node %d (rank "
                     "%d): %s leaves %.1f MiB and its ranks would give back %.1f MiB, the node "
                     "copies charged there need %.1f MiB and MPISHM_HEADROOM keeps %.1f MiB",
-                    a->bytes, a->t->node_of[short_at], short_at, limit_name[kind],
+                    a->bytes, a->t->host_of[short_at], short_at, limit_name[kind],
                     (double)room / 1048576, (double)freed / 1048576, (double)sum / 1048576,
                     (double)bcast_cfg.headroom / 1048576);
         return MPI_SUCCESS;
@@ -1154,6 +1157,16 @@ static size_t resident_before(const bcast_call *call)
     return own > 0 ? (size_t)own * bcast_cfg.page : 0;
 }
 
+/* ", 4 NUMA domains (a copy each)" under MPISHM_SCOPE=numa, else "". */
+static const char *scope_note(const topo *t)
+{
+    static __thread char text[64];
+    if (!t->numa)
+        return "";
+    snprintf(text, sizeof text, ", %d NUMA domains (a copy each)", t->nodes);
+    return text;
+}
+
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
 int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
@@ -1229,7 +1242,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     if (a.t->nodes == a.t->size) {
         /* One rank per node: one copy per node already, and MPI's broadcast is faster. */
         if (a.t->rank == 0)
-            log_msg(2, "broadcast of %zu bytes not shared: one rank per node", bytes);
+            log_msg(2, "broadcast of %zu bytes not shared: one rank per %s", bytes,
+                    topo_unit(a.t));
         eligible = 0;
         a.why = WHY_ONE_PER_NODE;
         goto out;
@@ -1291,8 +1305,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
     if (*done && !a.lost && a.origin != ORIGIN_MARK) /* what sharing costs at this site */
         sites_note_share(site, PMPI_Wtime() - start, bytes);
     if (*done && a.t->rank == 0)
-        log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s) in %.3f s",
-                bytes, root, a.t->size, a.t->nodes, PMPI_Wtime() - start);
+        log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s)%s in "
+                "%.3f s", bytes, root, a.t->size, a.t->hosts, scope_note(a.t), PMPI_Wtime() - start);
 out:
     if (!*done && rc == MPI_SUCCESS)
         make_private_for_fallback(call, a.same_last);

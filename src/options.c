@@ -52,6 +52,13 @@ const option_desc options_table[OPT_COUNT] = {
                        "auto (where the system's policy for shared memory allows them; said "
                        "once in verbose mode where it does not), on (the same, and a warning "
                        "where it does not), off", "auto|on|off"},
+    [OPT_SCOPE] = {"MPISHM_SCOPE", OPT_STRING, "node",
+                   "node: one copy per node; numa: one copy per NUMA domain, for ranks bound "
+                   "to one NUMA node each (else one per node, said at MPISHM_VERBOSE=1)",
+                   "node|numa"},
+    [OPT_NUMA_FAKE] = {"MPISHM_NUMA_FAKE", OPT_STRING, "",
+                       "testing aid: d[,d...] puts world rank r in fake NUMA domain d[r mod "
+                       "count], '*' for a rank bound to no single domain"},
 };
 
 static long long values[OPT_COUNT];

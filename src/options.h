@@ -18,6 +18,8 @@ typedef enum {
     OPT_HEADROOM,  /* size: memory left free under the tightest limit after a node copy */
     OPT_RESHARE,   /* enum: auto (time re-sharing at selected sites), always */
     OPT_HUGEPAGES, /* enum: auto, on, off: node copies in 2 MiB pages */
+    OPT_SCOPE,     /* enum: node (one copy per node), numa (one per NUMA domain) */
+    OPT_NUMA_FAKE, /* string: testing aid, fake NUMA domains by world rank */
     OPT_COUNT
 } option_id;
 

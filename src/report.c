@@ -742,6 +742,7 @@ static void add_summary(job_report *j, const rank_summary *r)
     node_figures *nf = &j->node[r->node];
     if (!nf->nranks)
         snprintf(nf->host, sizeof nf->host, "%s", r->host);
+    nf->domains = r->domains; /* (every rank of a node says the same) */
     nf->ranks[nf->nranks++] = r->rank;
 }
 
@@ -853,18 +854,24 @@ static void print(const job_report *j, const char *dest)
     free(text);
 }
 
+static int scope_numa; /* MPI_COMM_WORLD's copies are its NUMA domains' */
+
 /* The node index of every world rank (cliques included), or the rank itself when the
- * topology could not be built. */
-static int world_node(int rank, int *nodes)
+ * topology could not be built; *domains: the copies on its node (its NUMA domains where
+ * MPISHM_SCOPE=numa is in effect on MPI_COMM_WORLD, else 1). */
+static int world_node(int rank, int *nodes, int *domains)
 {
     topo *t = NULL;
     int rc = topo_get(MPI_COMM_WORLD, 0, &t);
+    *domains = 1;
+    scope_numa = t && t->numa;
     if (rc != MPI_SUCCESS || !t) {
         PMPI_Comm_size(MPI_COMM_WORLD, nodes);
         return rank;
     }
-    *nodes = t->nodes;
-    return t->node_index;
+    *nodes = t->hosts;
+    *domains = t->domains_here;
+    return t->host_index;
 }
 
 /* Rank 0 says whether it has the memory to receive; every rank acts on the same answer. */
@@ -881,6 +888,7 @@ static void write_report(rank_summary *all, int size, int nodes, const char *blo
     j.sites_option = option_str(OPT_SITES);
     j.auto_select = bcast_cfg.auto_select;
     j.protect = (int)protect_current();
+    j.scope_numa = scope_numa;
     char exe[512];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
@@ -908,7 +916,7 @@ int report_finish(const char *dest)
     size_t blob_bytes;
     char *blob = collect(&me, &blob_bytes); /* NULL: the summary goes alone */
     me.rank = rank;
-    me.node = world_node(rank, &nodes);
+    me.node = world_node(rank, &nodes, &me.domains);
     if (blob_bytes > (size_t)1 << 30) { /* Gatherv counts are ints: keep the summary */
         me.nsites = me.narrays = me.npeak = me.nviolations = me.nfailures = 0;
         blob_bytes = 0;

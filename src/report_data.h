@@ -71,6 +71,7 @@ typedef struct wire_failure {
 /* One rank's fixed-size summary; its variable parts follow in a blob, in this order. */
 typedef struct rank_summary {
     int rank, node;
+    int domains; /* copies on its node: its NUMA domains under MPISHM_SCOPE=numa, else 1 */
     char host[64];
     unsigned long broadcasts, below, shared;
     unsigned long not_shared[WHY_COUNT];
@@ -108,6 +109,7 @@ typedef struct merged_failure {
 typedef struct node_figures {
     char host[64];
     int *ranks, nranks;
+    int domains; /* a copy each: its NUMA domains under MPISHM_SCOPE=numa, else 1 */
     int arrays;
     unsigned long long mapped, segments, measured;
     /* of the shared arrays at MPI_Finalize, summed over the node's ranks: the pages they
@@ -123,6 +125,7 @@ typedef struct job_report {
     size_t threshold;
     const char *sites_option;
     int auto_select, protect;
+    int scope_numa; /* MPISHM_SCOPE=numa in effect on MPI_COMM_WORLD */
     int ranks, nodes;
     unsigned long broadcasts, below, shared, not_shared[WHY_COUNT];
     unsigned long long bytes_shared;

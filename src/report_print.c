@@ -129,8 +129,9 @@ static void json_options(FILE *out, const job_report *j)
         }
         p += n;
     }
-    fprintf(out, "], \"auto\": %s, \"protect\": \"%s\"},\n", j->auto_select ? "true" : "false",
-            protect_name[j->protect]);
+    fprintf(out, "], \"auto\": %s, \"protect\": \"%s\", \"scope\": \"%s\"},\n",
+            j->auto_select ? "true" : "false", protect_name[j->protect],
+            j->scope_numa ? "numa" : "node");
 }
 
 static void json_job(FILE *out, const job_report *j)
@@ -184,6 +185,7 @@ static void json_nodes(FILE *out, const job_report *j)
         json_string(out, f->host);
         fputs(", \"ranks\": ", out);
         json_ints(out, f->ranks, f->nranks);
+        fprintf(out, ", \"numa_domains\": %d", f->domains);
         fprintf(out, ", \"arrays_shared\": %d, \"bytes_mapped\": %llu, \"segment_bytes\": %llu, "
                      "\"saved_bytes\": %llu, \"saved_bytes_measured\": %llu,\n     "
                      "\"peak_bytes_mapped\": %llu, \"peak_segment_bytes\": %llu, "
@@ -384,11 +386,26 @@ static void table_node_memory(FILE *out, int n, const node_figures *f)
     fputc('\n', out);
 }
 
+/* "  in 2 NUMA domains (a copy each) " for a node whose copies are its domains', else "  ". */
+static const char *domains_note(const node_figures *f, char *text, size_t size)
+{
+    if (f->domains <= 1)
+        return "  ";
+    snprintf(text, size, " in %d NUMA domains (a copy each) ", f->domains);
+    return text;
+}
+
 static void table_job(FILE *out, const job_report *j)
 {
-    char a[32], b[32];
-    fprintf(out, "libmpishm report: %d ranks on %d node(s), threshold %s, program %s\n",
-            j->ranks, j->nodes, human(j->threshold, a, sizeof a), basename_of(j->program));
+    char a[32], b[32], e[64];
+    int domains = 0;
+    for (int n = 0; n < j->nodes; n++)
+        domains += j->node[n].domains;
+    if (j->scope_numa)
+        snprintf(e, sizeof e, " in %d NUMA domain(s), a copy each", domains);
+    fprintf(out, "libmpishm report: %d ranks on %d node(s)%s, threshold %s, program %s\n",
+            j->ranks, j->nodes, j->scope_numa ? e : "", human(j->threshold, a, sizeof a),
+            basename_of(j->program));
     fprintf(out, "  broadcasts    %lu intercepted: %lu shared (%s), %lu below the threshold, "
                  "%lu large ones not shared\n",
             j->broadcasts, j->shared, human(j->bytes_shared, a, sizeof a), j->below,
@@ -405,7 +422,9 @@ static void table_job(FILE *out, const job_report *j)
         "failed and fell back", "other (intercommunicator, one rank, MPI error)"};
     for (int k = 0; k < WHY_COUNT; k++)
         if (j->not_shared[k])
-            fprintf(out, "  not shared    %lu: %s\n", j->not_shared[k], why_text[k]);
+            fprintf(out, "  not shared    %lu: %s\n", j->not_shared[k],
+                    k == WHY_ONE_PER_NODE && j->scope_numa ? "one rank per node or NUMA domain"
+                                                           : why_text[k]);
     const wire_headroom *h = &j->headroom;
     char c[32], d[32];
     if (h->times)
@@ -426,10 +445,11 @@ static void table_job(FILE *out, const job_report *j)
                  "MPI_Finalize (%d array(s) shared), measured %s\n",
             human(saved(j, 2), c, sizeof c), human(saved(j, 3), d, sizeof d),
             human(saved(j, 0), a, sizeof a), arrays(j), human(saved(j, 1), b, sizeof b));
-    for (int n = 0; n < j->nodes && j->nodes > 1; n++)
-        fprintf(out, "    node %-3d %-16s %3d ranks  saved %s at the peak, measured %s; %d "
+    for (int n = 0; n < j->nodes && (j->nodes > 1 || j->node[n].domains > 1); n++)
+        fprintf(out, "    node %-3d %-16s %3d ranks%s saved %s at the peak, measured %s; %d "
                      "array(s) at MPI_Finalize, saved %s, measured %s\n",
-                n, j->node[n].host, j->node[n].nranks, human(node_saved(&j->node[n], 2), c, sizeof c),
+                n, j->node[n].host, j->node[n].nranks, domains_note(&j->node[n], e, sizeof e),
+                human(node_saved(&j->node[n], 2), c, sizeof c),
                 human(node_saved(&j->node[n], 3), d, sizeof d), j->node[n].arrays,
                 human(node_saved(&j->node[n], 0), a, sizeof a),
                 human(node_saved(&j->node[n], 1), b, sizeof b));

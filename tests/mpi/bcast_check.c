@@ -9,6 +9,8 @@
  *               [--private-rank R] [--write-after R] [--unmark] [--free-reuse] [--unmap] [--after-finalize]
  *               [--bcast-c] [--alloc mmap|malloc|memalign] [--iterations N] [--kill-after R] [--bad-root]
  *               [--first-fails] (errors return on comm; the first round must return an error)
+ *               [--domains d,d,...] (ranks share a copy per NUMA domain: world rank r is in
+ *               domain d[r mod count] of its node, as MPISHM_NUMA_FAKE says to the library)
  *
  * Exit status 0 when every check passed on every rank. */
 #define _GNU_SOURCE
@@ -30,7 +32,7 @@ static int rank, nranks, failures;
 
 static struct {
     size_t bytes;
-    const char *root, *offset, *mark, *comm, *type, *expect, *alloc;
+    const char *root, *offset, *mark, *comm, *type, *expect, *alloc, *domains;
     int private_rank, write_after, kill_after, bad_root, unmark, free_reuse, unmap, first_fails, after_finalize, bcast_c, iterations;
 } opt = {.bytes = 4 << 20, .root = "first", .offset = "same", .mark = "all", .comm = "world",
          .type = "byte", .expect = "shared", .alloc = "mmap", .private_rank = -1,
@@ -62,6 +64,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--type")) opt.type = v;
         else if (!strcmp(a, "--expect")) opt.expect = v;
         else if (!strcmp(a, "--alloc")) opt.alloc = v;
+        else if (!strcmp(a, "--domains")) opt.domains = v;
         else if (!strcmp(a, "--private-rank")) opt.private_rank = atoi(v);
         else if (!strcmp(a, "--write-after")) opt.write_after = atoi(v);
         else if (!strcmp(a, "--iterations")) opt.iterations = atoi(v);
@@ -341,8 +344,8 @@ static void check_memory(const unsigned char *buf, size_t bytes, int want_shared
         CHECK(copies >= 0.98 * size, "buffer PSS is %.2f copies, expected %d private", copies,
               size);
     if (rank == 0)
-        printf("bcast_check: %zu bytes on %d ranks, %d node(s): %.2f copies\n", bytes, size, nodes,
-               copies);
+        printf("bcast_check: %zu bytes on %d ranks, %d %s: %.2f copies\n", bytes, size, nodes,
+               opt.domains ? "NUMA domain(s)" : "node(s)", copies);
     MPI_Barrier(comm); /* nobody unmaps while another rank measures */
 }
 
@@ -429,6 +432,25 @@ static void check_unmap(void *block, size_t len, const void *buf)
     munmap(p, len);
 }
 
+/* The ranks expected to share one copy: the node's, or with --domains its NUMA domain's. */
+static MPI_Comm copy_group(MPI_Comm comm, int crank)
+{
+    MPI_Comm node, domain;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, crank, MPI_INFO_NULL, &node);
+    if (!opt.domains)
+        return node;
+    int n = 1, mine;
+    for (const char *p = opt.domains; (p = strchr(p, ',')); p++)
+        n++;
+    const char *p = opt.domains;
+    for (int i = rank % n; i > 0; i--)
+        p = strchr(p, ',') + 1;
+    mine = atoi(p);
+    MPI_Comm_split(node, mine, crank, &domain);
+    MPI_Comm_free(&node);
+    return domain;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -444,7 +466,7 @@ int main(int argc, char **argv)
             MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
         int crank;
         MPI_Comm_rank(comm, &crank);
-        MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, crank, MPI_INFO_NULL, &node);
+        node = copy_group(comm, crank);
         int root = pick_root(comm, node);
         void *block;
         size_t block_len, bytes = opt.bytes;

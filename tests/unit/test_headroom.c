@@ -6,41 +6,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fake_tree.h"
 #include "headroom.h"
 
 #define MiB (1024ULL * 1024)
 
-static char root[256];
-
-static void put(const char *rel, const char *text)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) { /* parents */
-        *p = '\0';
-        mkdir(path, 0755);
-        *p = '/';
-    }
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void machine(void)
 {
-    snprintf(root, sizeof root, "/tmp/test_headroom.XXXXXX");
-    cr_assert(mkdtemp(root));
+    fake_tree_make("test_headroom");
     put("proc/sys/kernel/random/boot_id", "68dcf8a7-76d2-4a59-b85f-71aa34c4b476\n");
     put("proc/meminfo", "MemTotal:       24000000 kB\nMemFree:        20000000 kB\n"
                         "MemAvailable:   10240000 kB\n");
-}
-
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    cr_assert(system(cmd) == 0);
 }
 
 TestSuite(headroom, .init = machine, .fini = cleanup);

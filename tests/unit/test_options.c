@@ -311,6 +311,21 @@ Test(options, report_selection_and_protection)
     cr_expect_not_null(strstr(captured_stderr(), "MPISHM_PROTECT=\"strict\" is not a valid value"));
 }
 
+Test(options, numa_scope_and_its_testing_aid)
+{
+    cr_expect_eq(option_int(OPT_SCOPE), 0, "node");
+    cr_expect_str_eq(option_str(OPT_NUMA_FAKE), "");
+    setenv("MPISHM_SCOPE", "NUMA", 1);
+    setenv("MPISHM_NUMA_FAKE", "0,0,1,*", 1);
+    options_load(1);
+    cr_expect_eq(option_int(OPT_SCOPE), 1, "numa");
+    cr_expect_str_eq(option_str(OPT_NUMA_FAKE), "0,0,1,*", "parsed where it is used (numa.c)");
+    setenv("MPISHM_SCOPE", "socket", 1);
+    options_load(1);
+    cr_expect_eq(option_int(OPT_SCOPE), 0, "a bad value keeps the default");
+    cr_expect_not_null(strstr(captured_stderr(), "MPISHM_SCOPE=\"socket\" is not a valid value"));
+}
+
 Test(options, unknown_variable_names_the_closest)
 {
     setenv("MPISHM_TRESHOLD", "4M", 1);
