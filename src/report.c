@@ -16,6 +16,7 @@
 #include "content.h"
 #include "fault.h"
 #include "layout.h"
+#include "hugepage.h"
 #include "log.h"
 #include "options.h"
 #include "peak.h"
@@ -889,6 +890,8 @@ static void write_report(rank_summary *all, int size, int nodes, const char *blo
     j.auto_select = bcast_cfg.auto_select;
     j.protect = (int)protect_current();
     j.scope_numa = scope_numa;
+    j.huge_page = hugepage_size();
+    j.huge_why_not = hugepage_why_not();
     char exe[512];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';

@@ -126,6 +126,8 @@ typedef struct job_report {
     const char *sites_option;
     int auto_select, protect;
     int scope_numa; /* MPISHM_SCOPE=numa in effect on MPI_COMM_WORLD */
+    size_t huge_page; /* huge-page size node copies are laid out for (rank 0's), 0: none */
+    const char *huge_why_not; /* then why not (hugepage.h) */
     int ranks, nodes;
     unsigned long broadcasts, below, shared, not_shared[WHY_COUNT];
     unsigned long long bytes_shared;

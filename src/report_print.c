@@ -162,6 +162,12 @@ static void json_job(FILE *out, const job_report *j)
     } else {
         fputs("null", out);
     }
+    fprintf(out, ",\n    \"huge_pages\": {\"page_bytes\": %zu, \"why_not\": ", j->huge_page);
+    if (j->huge_page || !j->huge_why_not)
+        fputs("null", out);
+    else
+        json_string(out, j->huge_why_not);
+    fputc('}', out);
     fprintf(out, ",\n    \"arrays_shared\": %d, \"saved_bytes\": %llu, "
                  "\"saved_bytes_measured\": %llu, \"page_table_bytes\": %llu,\n",
             arrays(j), saved(j, 0), saved(j, 1), page_tables(j));
@@ -455,6 +461,11 @@ static void table_job(FILE *out, const job_report *j)
                 human(node_saved(&j->node[n], 1), b, sizeof b));
     for (int n = 0; n < j->nodes; n++)
         table_node_memory(out, n, &j->node[n]);
+    if (j->huge_page)
+        fprintf(out, "  huge pages    node copies laid out for %s pages (each node's ranks must "
+                     "all allow them)\n", human(j->huge_page, a, sizeof a));
+    else if (j->huge_why_not)
+        fprintf(out, "  huge pages    none, node copies in 4 KiB pages: %s\n", j->huge_why_not);
     fprintf(out, "  time          %.3f s in large broadcasts (deciding, and sharing), of it %.3f s "
                  "in the shared ones (seeding %.3f s, mapping %.3f s), the most of any rank\n",
             j->seconds, j->shared_seconds, j->seed_seconds, j->map_seconds);
