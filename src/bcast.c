@@ -152,7 +152,7 @@ int bcast_candidate(void *buf, MPI_Count count, MPI_Datatype type, int root, MPI
     }
     /* A non-contiguous type falls back on this rank only; the agreement makes it collective. */
     *call = (bcast_call){.buf = buf, .bytes = total, .size = total, .lo = (uintptr_t)buf,
-                         .root = root, .comm = comm};
+                         .root = root, .comm = comm, .count = count, .type = type};
     call->hi = total > UINTPTR_MAX - call->lo ? UINTPTR_MAX : call->lo + total;
     if (!type_is_dense(type)) {
         log_msg(2, "datatype is not contiguous: not shared");
@@ -204,6 +204,11 @@ typedef struct attempt {
     int rewrite;                 /* agreed: the root's new data goes into the segments in place */
     size_t huge;                 /* the node's copies are laid out for huge pages of this size */
     why_not why;                 /* when not shared */
+    /* MPI_Bcast called by the library (bcast_now), before or without a shared attempt */
+    const bcast_call *call;
+    int delivered;               /* it was called: the data is there, or bcast_rc says why not */
+    int bcast_rc;
+    double bcast_seconds;        /* its time, not the library's */
 } attempt;
 
 static void fail(attempt *a, int status, const char *step, int err)
@@ -900,11 +905,13 @@ typedef struct eligibility {
     long long rewrite, neg_rewrite;   /* every segment can take the root's new data in place */
     long long neg_timing;             /* any rank: its site is to be timed, or found slow */
     long long last, neg_last;         /* every buffer last filled by one shared broadcast */
+    long long neg_early;              /* any rank: it called MPI_Bcast before the outcome */
     long long root_site;              /* the root's site key (sites.h), for the report */
 } eligibility;
 
-/* Step 2: every rank must have the buffer inside a marked array, with the same byte count. */
-static int agree_eligible(attempt *a, int *eligible)
+/* This rank's vote (local; where MPISHM_AUTO or MPISHM_SITES selects the buffer, it is
+ * marked here). Returns 1 where the vote is a no: this rank knows the outcome alone. */
+static int cast_vote(attempt *a, eligibility *v)
 {
     int rank = -1;
     PMPI_Comm_rank(a->comm, &rank);
@@ -923,45 +930,75 @@ static int agree_eligible(attempt *a, int *eligible)
     else if (a->bytes > 0)
         marked = select_unmarked(a);
     if (a->bytes > 0 && !marked) {
-        log_msg(2, "broadcast of %zu bytes at %p is not in a marked array", a->bytes, a->buf);
+        log_msg(2, "broadcast of %zu bytes at %p is not in a marked array: MPI_Bcast at once, "
+                "the vote taken after", a->bytes, a->buf);
         /* the report's candidates are the buffers a selection could share */
         if (bcast_cfg.report && !bcast_cfg.auto_select && !a->by_site) {
             uintptr_t start = (uintptr_t)a->buf;
             a->unselectable = !procmaps_not_a_stack(start, start + a->bytes);
         }
     }
-    eligibility v = {marked, -marked, (long long)a->bytes, -(long long)a->bytes,
-                     -(long long)a->written, -(long long)a->unselectable,
-                     fault_inject(FAULT_MPI) ? -1 : 0, -(long long)a->slow, (long long)(stamp >> 1),
-                     -(long long)(stamp >> 1), (long long)(rewrite >> 1),
-                     -(long long)(rewrite >> 1),
-                     -(long long)(marked && rewrite && time_policy(a) != TIME_OK),
-                     (long long)(last >> 1), -(long long)(last >> 1),
-                     rank == a->root ? (long long)sites_key(a->site) : LLONG_MAX};
-    /* This runs for every large broadcast, marked or not: when the ranks arrive together it
-     * ends within wait_allreduce's spinning phase and never sleeps. */
-    int rc = wait_allreduce(&v, sizeof v / sizeof(long long), MPI_LONG_LONG, MPI_MIN, a->comm);
-    if (rc == MPI_SUCCESS && v.neg_fault) /* as MPI would: the handler, then the code */
+    *v = (eligibility){marked, -marked, (long long)a->bytes, -(long long)a->bytes,
+                       -(long long)a->written, -(long long)a->unselectable,
+                       fault_inject(FAULT_MPI) ? -1 : 0, -(long long)a->slow,
+                       (long long)(stamp >> 1), -(long long)(stamp >> 1),
+                       (long long)(rewrite >> 1), -(long long)(rewrite >> 1),
+                       -(long long)(marked && rewrite && time_policy(a) != TIME_OK),
+                       (long long)(last >> 1), -(long long)(last >> 1), -(long long)!marked,
+                       rank == a->root ? (long long)sites_key(a->site) : LLONG_MAX};
+    return !marked;
+}
+
+static void bcast_now(void *attempt_);
+
+/* The agreed outcome of the vote (rc: its MPI code): *eligible, and what a shared broadcast
+ * may skip. An injected MPI error is every rank's; where a rank has called MPI_Bcast
+ * already, every rank calls it before the error is raised (so no rank waits alone in it). */
+static int read_vote(attempt *a, const eligibility *v, int rc, int *eligible)
+{
+    int rank = -1;
+    PMPI_Comm_rank(a->comm, &rank);
+    if (rc == MPI_SUCCESS && v->neg_fault) { /* as MPI would: the handler, then the code */
+        if (v->neg_early && !a->delivered)
+            bcast_now(a);
         rc = PMPI_Comm_call_errhandler(a->comm, MPI_ERR_OTHER) == MPI_SUCCESS ? MPI_ERR_OTHER : rc;
-    if (rc == MPI_SUCCESS && bcast_cfg.report && v.root_site != LLONG_MAX)
-        sites_note_root(a->site, (uint64_t)v.root_site);
-    int same_bytes = v.bytes == -v.neg_bytes;
-    *eligible = rc == MPI_SUCCESS && v.marked == 1 && same_bytes;
-    a->in_place = *eligible && v.stamp != 0 && v.stamp == -v.neg_stamp;
-    a->same_last = *eligible && v.last != 0 && v.last == -v.neg_last;
+    }
+    if (rc == MPI_SUCCESS && bcast_cfg.report && v->root_site != LLONG_MAX)
+        sites_note_root(a->site, (uint64_t)v->root_site);
+    int same_bytes = v->bytes == -v->neg_bytes;
+    *eligible = rc == MPI_SUCCESS && v->marked == 1 && same_bytes;
+    a->in_place = *eligible && v->stamp != 0 && v->stamp == -v->neg_stamp;
+    a->same_last = *eligible && v->last != 0 && v->last == -v->neg_last;
     /* (a rewrite moves data: where a site is to be timed or was slow, the whole path, whose
      * room vote decides that, runs instead) */
-    a->rewrite = *eligible && !a->in_place && v.rewrite != 0 && v.rewrite == -v.neg_rewrite &&
-                 !v.neg_timing;
-    a->why = !same_bytes || v.bytes == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
-             : v.neg_written ? WHY_WRITTEN
-             : v.neg_slow ? WHY_SLOW
-             : v.neg_unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
-    if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v.neg_marked == 1)
+    a->rewrite = *eligible && !a->in_place && v->rewrite != 0 && v->rewrite == -v->neg_rewrite &&
+                 !v->neg_timing;
+    a->why = !same_bytes || v->bytes == 0 ? WHY_NOT_CONTIGUOUS /* 0 bytes: a non-contiguous type */
+             : v->neg_written ? WHY_WRITTEN
+             : v->neg_slow ? WHY_SLOW
+             : v->neg_unselectable ? WHY_NOT_SELECTABLE : WHY_NOT_MARKED;
+    if (rc == MPI_SUCCESS && !*eligible && rank == 0 && -v->neg_marked == 1)
         log_msg(1, "broadcast of %zu bytes not shared: %s", a->size,
                 !same_bytes ? "a rank passes a non-contiguous datatype"
                             : "the buffer is not marked on every rank");
     return rc;
+}
+
+/* Step 2: every rank must have the buffer inside a marked array, with the same byte count.
+ * A rank that votes no knows the outcome, a fallback: it calls MPI_Bcast at once and takes
+ * the vote's result after (every rank posts the same nonblocking vote first, so the order of
+ * collectives is the same everywhere); only the others wait for it, and, as one rank said
+ * no, call MPI_Bcast next. Nothing that follows a fallback needs another collective. */
+static int agree_eligible(attempt *a, int *eligible)
+{
+    eligibility v;
+    int count = sizeof v / sizeof(long long), rc;
+    /* Where the ranks arrive together, a wait ends within wait_request's spinning phase. */
+    if (cast_vote(a, &v))
+        rc = wait_allreduce_while(&v, count, MPI_LONG_LONG, MPI_MIN, a->comm, bcast_now, a);
+    else
+        rc = wait_allreduce(&v, count, MPI_LONG_LONG, MPI_MIN, a->comm);
+    return read_vote(a, &v, rc, eligible);
 }
 
 /* The data is in place on every rank (in_place_stamp): the root sends only the bytes of its
@@ -1167,6 +1204,30 @@ static const char *scope_note(const topo *t)
     return text;
 }
 
+/* MPI's own broadcast, as the application called it. */
+static int mpi_bcast(const bcast_call *call)
+{
+#if MPI_VERSION >= 4
+    if (call->bcast_c)
+        return PMPI_Bcast_c(call->buf, call->count, call->type, call->root, call->comm);
+#endif
+    return PMPI_Bcast(call->buf, (int)call->count, call->type, call->root, call->comm);
+}
+
+/* The fallback, called by the library itself: where this rank knows, before the vote's
+ * result, that the broadcast cannot be shared (agree_eligible), and after an error that every
+ * rank raises once all have called MPI_Bcast. (agreed 0: only the vote could tell that every
+ * buffer holds what its segment does.) */
+static void bcast_now(void *attempt_)
+{
+    attempt *a = attempt_;
+    double start = PMPI_Wtime();
+    make_private_for_fallback(a->call, 0);
+    a->bcast_rc = mpi_bcast(a->call);
+    a->delivered = 1;
+    a->bcast_seconds = PMPI_Wtime() - start;
+}
+
 static __thread int inside; /* re-entrancy guard: the library's own MPI calls are not shared */
 
 int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
@@ -1182,7 +1243,8 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         return MPI_SUCCESS;
     inside = 1;
     attempt a = {.buf = buf, .bytes = bytes, .size = call->size, .root = root, .comm = comm,
-                 .own = SEGMENT_INIT, .primary = SEGMENT_INIT, .origin = -1, .site = -1};
+                 .own = SEGMENT_INIT, .primary = SEGMENT_INIT, .origin = -1, .site = -1,
+                 .call = call, .bcast_rc = MPI_SUCCESS};
     int eligible = 0, site = -1;
     size_t resident = 0; /* the report: this rank's own pages of the buffer before it */
     double start = PMPI_Wtime();
@@ -1308,7 +1370,7 @@ int bcast_shared(const bcast_call *call, int *done, int *site_out, int *probe)
         log_msg(1, "shared a %zu-byte broadcast from rank %d over %d ranks on %d node(s)%s in "
                 "%.3f s", bytes, root, a.t->size, a.t->hosts, scope_note(a.t), PMPI_Wtime() - start);
 out:
-    if (!*done && rc == MPI_SUCCESS)
+    if (!*done && rc == MPI_SUCCESS && !a.delivered)
         make_private_for_fallback(call, a.same_last);
     *probe = !*done && rc == MPI_SUCCESS && a.probe;
     int shared = *done && !a.lost;
@@ -1321,11 +1383,12 @@ out:
     }
     stats_record(shared ? STAT_SHARED
                  : rc == MPI_SUCCESS && !eligible ? STAT_DECLINED : STAT_FAILED,
-                 bytes, PMPI_Wtime() - start, a.seed_seconds, a.map_seconds);
+                 bytes, PMPI_Wtime() - start - a.bcast_seconds, a.seed_seconds, a.map_seconds);
     if (bcast_cfg.report) {
         sites_record(site, shared, a.why, a.origin, (uintptr_t)buf, bytes, resident);
         report_outcome(comm, shared, a.why, bytes);
     }
+    *done |= a.delivered; /* by MPI_Bcast: nothing left for the caller */
     inside = 0;
-    return rc;
+    return rc != MPI_SUCCESS ? rc : a.bcast_rc;
 }

@@ -32,6 +32,9 @@ typedef struct bcast_call {
     uintptr_t lo, hi;  /* what MPI may write, [lo, hi); below buf for a negative lower bound */
     int root;
     MPI_Comm comm;
+    MPI_Count count;   /* the application's arguments, for MPI_Bcast called here */
+    MPI_Datatype type;
+    int bcast_c;       /* called through MPI_Bcast_c (set by the caller) */
 } bcast_call;
 
 /* Whether a broadcast of `count` elements of `type` over `comm` goes to the collective
@@ -45,10 +48,13 @@ int bcast_candidate(void *buf, MPI_Count count, MPI_Datatype type, int root, MPI
                     bcast_call *call);
 
 /* Collective over comm: deliver the root's bytes at call->buf into every rank's buffer
- * through one node-shared segment per node. Sets *done to 1 when it did; *done 0 means
- * every rank agreed to fall back and the caller must call PMPI_Bcast (a receiving rank's
- * whole pages may have been given back to the system: MPI fills them again); *probe 1
- * that the caller must time that PMPI_Bcast and give the time to sites_note_plain(*site).
+ * through one node-shared segment per node. Sets *done to 1 when the data was delivered:
+ * shared, or by MPI_Bcast called here (a rank that knew alone that nothing could be shared
+ * calls it without waiting for the other ranks' votes, and then every rank whose vote
+ * raises an error does too); *done 0 means every rank agreed to fall back and the caller
+ * must call PMPI_Bcast (a receiving rank's whole pages may have been given back to the
+ * system: MPI fills them again); *probe 1 that the caller must time that PMPI_Bcast and
+ * give the time to sites_note_plain(*site).
  * *site: the call's site (sites.h), -1 when its stack was not captured.
  * Returns MPI_SUCCESS or the MPI error code of a failed internal call. */
 int bcast_shared(const bcast_call *call, int *done, int *site, int *probe);

@@ -9,12 +9,14 @@
 #include "procmaps.h"
 #include "sites.h"
 
-/* 1 when the broadcast was handled here (shared, or an MPI error to return in *rc). In
+/* 1 when the broadcast was handled here (shared, delivered by MPI_Bcast (the _c one where
+ * bcast_c), or an MPI error to return in *rc). In
  * report mode, the buffer's previous copy ends first, and *watch is set to the bytes of a
  * contiguous buffer whose new copy the caller watches from call site *site (content.h).
  * *probe: the caller times its MPI_Bcast for the site (bcast.h). */
 static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int root,
-                          MPI_Comm comm, int *rc, size_t *watch, int *site, int *probe)
+                          MPI_Comm comm, int bcast_c, int *rc, size_t *watch, int *site,
+                          int *probe)
 {
     *probe = 0;
     bcast_call call;
@@ -23,6 +25,7 @@ static inline int handled(void *buf, MPI_Count count, MPI_Datatype type, int roo
     *site = -1;
     if (!bcast_candidate(buf, count, type, root, comm, &call))
         return 0;
+    call.bcast_c = bcast_c;
     if (bcast_cfg.report && call.bytes) {
         int me = -1;
         PMPI_Comm_rank(comm, &me);
@@ -58,7 +61,7 @@ MPISHM_EXPORT int MPI_Bcast(void *buf, int count, MPI_Datatype type, int root, M
 {
     int rc, site, probe;
     size_t watch;
-    if (!handled(buf, count, type, root, comm, &rc, &watch, &site, &probe)) {
+    if (!handled(buf, count, type, root, comm, 0, &rc, &watch, &site, &probe)) {
         double start = probe ? PMPI_Wtime() : 0;
         rc = timed(probe, site, PMPI_Bcast(buf, count, type, root, comm), start);
     }
@@ -71,7 +74,7 @@ MPISHM_EXPORT int MPI_Bcast_c(void *buf, MPI_Count count, MPI_Datatype type, int
 {
     int rc, site, probe;
     size_t watch;
-    if (!handled(buf, count, type, root, comm, &rc, &watch, &site, &probe)) {
+    if (!handled(buf, count, type, root, comm, 1, &rc, &watch, &site, &probe)) {
         double start = probe ? PMPI_Wtime() : 0;
         rc = timed(probe, site, PMPI_Bcast_c(buf, count, type, root, comm), start);
     }

@@ -42,6 +42,17 @@ int wait_allreduce(void *inout, int count, MPI_Datatype type, MPI_Op op, MPI_Com
     return rc == MPI_SUCCESS ? wait_request(&req) : rc;
 }
 
+int wait_allreduce_while(void *inout, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                         void (*meanwhile)(void *), void *arg)
+{
+    MPI_Request req;
+    int rc = PMPI_Iallreduce(MPI_IN_PLACE, inout, count, type, op, comm, &req);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    meanwhile(arg);
+    return wait_request(&req);
+}
+
 int wait_allgather(const void *mine, void *all, int bytes, MPI_Comm comm)
 {
     MPI_Request req;

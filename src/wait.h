@@ -28,4 +28,12 @@ int wait_barrier(MPI_Comm comm);
 int wait_allreduce(void *inout, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm);
 int wait_allgather(const void *mine, void *all, int bytes, MPI_Comm comm);
 
+/* wait_allreduce for a rank that needs no result before its next step: the reduction is
+ * posted, meanwhile(arg) runs (collectives of its own included: MPI matches them after this
+ * one, and makes progress on it inside them), then the reduction is completed. Ranks that
+ * wait_allreduce at the same point match it (both post MPI_Iallreduce: a blocking
+ * MPI_Allreduce would not). meanwhile does not run when the post fails. Returns MPI's code. */
+int wait_allreduce_while(void *inout, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                         void (*meanwhile)(void *), void *arg);
+
 #endif
