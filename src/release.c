@@ -17,9 +17,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "allocator.h"
 #include "content.h"
 #include "layout.h"
 #include "log.h"
@@ -122,60 +122,8 @@ static void release_block(void *p, size_t len, int keep)
     region_unmap_views();
 }
 
-extern void __libc_free(void *);
-extern void *__libc_realloc(void *, size_t);
-/* AddressSanitizer's allocator, when its runtime is in the process: what serves before
- * dlsym may be called (glibc's would be handed blocks it does not own). */
-extern void __interceptor_free(void *) __attribute__((weak));
-extern void *__interceptor_realloc(void *, size_t) __attribute__((weak));
-/* While dlsym runs (it may itself unmap), the system calls serve. */
-static int sys_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
-static void *sys_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    void *new_addr = va_arg(ap, void *);
-    va_end(ap);
-    return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
-}
-
-static void (*next_free)(void *);
-static void *(*next_realloc)(void *, size_t);
-static int (*next_munmap)(void *, size_t);
-static void *(*next_mremap)(void *, size_t, size_t, int, ...);
-static __thread int resolving;
-static int loaded; /* this library's constructor has run: dlsym may be called */
-
-/* The allocator's own functions (glibc's, or an allocator linked by the application). */
 /* Nothing is marked before this library's constructor: nothing to look up either. */
-static inline int started(void) { return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE); }
-
-static void resolve(void)
-{
-    /* Under a sanitizer runtime, not before this library's constructor: the runtime frees
-     * while it starts, before its dlsym works, and even a thread-local variable is not
-     * readable then (it intercepts __tls_get_addr); its allocator serves meanwhile. Any
-     * other allocator (jemalloc, tcmalloc) is looked up at once: the libraries initialised
-     * before this one free its blocks too. */
-    if ((!started() && __interceptor_free) || resolving)
-        return; /* too early, or dlsym itself freeing: the fallbacks below serve */
-    resolving = 1;
-    void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
-    void *u = dlsym(RTLD_NEXT, "munmap"), *m = dlsym(RTLD_NEXT, "mremap");
-    __atomic_store_n(&next_munmap, u ? (int (*)(void *, size_t))u : sys_munmap, __ATOMIC_RELEASE);
-    __atomic_store_n(&next_mremap, m ? (void *(*)(void *, size_t, size_t, int, ...))m : sys_mremap,
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&next_realloc, r ? (void *(*)(void *, size_t))r : __libc_realloc,
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&next_free, f ? (void (*)(void *))f : __libc_free, __ATOMIC_RELEASE);
-    resolving = 0;
-}
-
-__attribute__((constructor)) static void look_up_allocator(void)
-{
-    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
-    resolve();
-}
+static inline int started(void) { return allocator_started(); }
 
 /* Report mode: a watched broadcast buffer's copy ends with the block (content.h); `mapped`:
  * the block is known to be mapped (an allocator's live block, not a range to unmap). */
@@ -191,12 +139,7 @@ MPISHM_EXPORT void free(void *p)
         content_end((uintptr_t)p, malloc_usable_size(p), 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 0);
-    void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_free ? next_free : __interceptor_free ? __interceptor_free : __libc_free;
-    }
-    f(p);
+    NEXT(free)(p);
 }
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
@@ -205,13 +148,7 @@ MPISHM_EXPORT void *realloc(void *p, size_t size)
         content_end((uintptr_t)p, malloc_usable_size(p), 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 1);
-    void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_realloc                  ? next_realloc
-            : __interceptor_realloc ? __interceptor_realloc : __libc_realloc;
-    }
-    return f(p, size);
+    return NEXT(realloc)(p, size);
 }
 
 /* The pages of [addr, addr+len) are going away: forget the marks there, and strict mode's
@@ -241,12 +178,7 @@ MPISHM_EXPORT int munmap(void *addr, size_t len)
         end_content(addr, len, 0);
     if (addr && len && started() && region_count())
         forget_block(addr, len);
-    int (*f)(void *, size_t) = __atomic_load_n(&next_munmap, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_munmap ? next_munmap : sys_munmap;
-    }
-    return f(addr, len);
+    return NEXT(munmap)(addr, len);
 }
 
 /* UCX's memory hooks redirect the application's munmap to UCX's own wrapper, past ours:
@@ -297,12 +229,7 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
         end_content(old, old_len, 0);
     if (old && old_len && started() && region_count())
         release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
-    void *(*f)(void *, size_t, size_t, int, ...) = __atomic_load_n(&next_mremap, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_mremap ? next_mremap : sys_mremap;
-    }
-    return f(old, old_len, new_len, flags, new_addr);
+    return NEXT(mremap)(old, old_len, new_len, flags, new_addr);
 }
 
 /* C++ delete and delete[]: libstdc++'s call free(), which ends the mark above; an allocator
