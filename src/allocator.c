@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -109,7 +110,10 @@ static int resolve(void)
     resolving = 1;
     void *m = next_of("malloc", (void *)__libc_malloc);
     Dl_info info;
-    glibc = dladdr(m, &info) && info.dli_fname && strstr(info.dli_fname, "/libc.so");
+    const char *preload = getenv("LD_PRELOAD");
+    /* (valgrind replaces glibc's allocator without changing its symbols: its preload says so) */
+    glibc = dladdr(m, &info) && info.dli_fname && strstr(info.dli_fname, "/libc.so") &&
+            !(preload && strstr(preload, "vgpreload"));
     SET(munmap, next_of("munmap", (void *)sys_munmap));
     SET(mremap, next_of("mremap", (void *)sys_mremap));
     SET(calloc, next_of("calloc", (void *)__libc_calloc));

@@ -8,6 +8,7 @@
 #define MPISHM_ALLOCATOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct allocator_fns {
     void *(*malloc)(size_t);
@@ -36,6 +37,9 @@ int allocator_is_glibc(void);
 
 /* Whether p, a block of glibc's allocator, is an mmapped chunk (its own fresh mapping, zero
  * until written). Only for glibc's blocks (allocator_is_glibc). */
-static inline int glibc_mmapped(const void *p) { return (((const size_t *)p)[-1] & 2) != 0; }
+static inline int glibc_mmapped(const void *p)
+{
+    return (*(const size_t *)((uintptr_t)p - sizeof(size_t)) & 2) != 0; /* IS_MMAPPED */
+}
 
 #endif

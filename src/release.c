@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "align.h"
 #include "allocator.h"
 #include "content.h"
 #include "layout.h"
@@ -148,7 +149,7 @@ MPISHM_EXPORT void *realloc(void *p, size_t size)
         content_end((uintptr_t)p, malloc_usable_size(p), 1);
     if (p && started() && region_count())
         release_block(p, malloc_usable_size(p), 1);
-    return NEXT(realloc)(p, size);
+    return align_large(size) ? align_realloc(p, size) : NEXT(realloc)(p, size);
 }
 
 /* The pages of [addr, addr+len) are going away: forget the marks there, and strict mode's

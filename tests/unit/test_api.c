@@ -410,3 +410,24 @@ Test(api, any_alignment_and_length)
     cr_expect_not_null(mpishm_strerror(1 << 30));
     free(p);
 }
+
+/* (align.c: a realloc to a large size lands on a 2 MiB boundary) */
+Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
+{
+    unsigned char *p = malloc(1000);
+    for (int i = 0; i < 1000; i++)
+        p[i] = (unsigned char)i;
+    p = realloc(p, 8 << 20);
+    cr_assert_eq((uintptr_t)p % (2 << 20), 0);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(p[i], (unsigned char)i, "byte %d", i);
+    memset(p, 7, 8 << 20);
+    unsigned char *q = realloc(p, 32 << 20); /* growing */
+    cr_expect_eq((uintptr_t)q % (2 << 20), 0);
+    cr_expect_eq(q[(8 << 20) - 1], 7);
+    unsigned char *r = realloc(q, 4 << 20); /* shrinking: in place */
+    cr_expect_eq(r, q);
+    cr_expect_eq(r[(4 << 20) - 1], 7);
+    free(r);
+}
+
