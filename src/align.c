@@ -93,8 +93,9 @@ MPISHM_EXPORT int posix_memalign(void **out, size_t alignment, size_t n)
 
 MPISHM_EXPORT void *aligned_alloc(size_t alignment, size_t n)
 {
-    if (__builtin_expect(align_large(n), 0))
-        alignment = raised(alignment, n);
+    /* (raised, through memalign: a size need not be a multiple of the raised alignment) */
+    if (__builtin_expect(align_large(n), 0) && raised(alignment, n) != alignment)
+        return NEXT(memalign)(raised(alignment, n), n);
     return NEXT(aligned_alloc)(alignment, n);
 }
 

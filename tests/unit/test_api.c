@@ -13,6 +13,7 @@
 #define MPISHM_NO_WEAK /* call the functions themselves, not the header's weak wrappers */
 #include "mpishm.h"
 
+#include "allocator.h"
 #include "layout.h"
 #include "log.h"
 #include "region.h"
@@ -425,8 +426,9 @@ Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
     unsigned char *q = realloc(p, 32 << 20); /* growing */
     cr_expect_eq((uintptr_t)q % (2 << 20), 0);
     cr_expect_eq(q[(8 << 20) - 1], 7);
-    unsigned char *r = realloc(q, 4 << 20); /* shrinking: in place */
-    cr_expect_eq(r, q);
+    unsigned char *r = realloc(q, 4 << 20); /* shrinking: in place (glibc's) */
+    cr_expect(r == q || !allocator_is_glibc());
+    cr_expect_eq((uintptr_t)r % (2 << 20), 0);
     cr_expect_eq(r[(4 << 20) - 1], 7);
     free(r);
 }
