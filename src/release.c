@@ -7,12 +7,12 @@
  *    segment's end would raise SIGBUS (so would an application's own mremap);
  *  - after an application's munmap, a stale mark would make memory mapped there later
  *    look marked, and the registry would keep growing.
- * The fast path is one relaxed load when nothing is marked. */
+ * Each is one event of lifetime.h, whose table says who reacts how; the fast path is one
+ * relaxed load when nothing is watched. */
 #define _GNU_SOURCE
 #include "release.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -21,8 +21,8 @@
 
 #include "align.h"
 #include "allocator.h"
-#include "content.h"
 #include "layout.h"
+#include "lifetime.h"
 #include "log.h"
 #include "peak.h"
 #include "mpishm_internal.h"
@@ -87,98 +87,21 @@ int retire_selected(uintptr_t start, size_t len)
     return 0;
 }
 
-/* The report's high-water mark, where [p, p+len) holds a shared array that is about to go. */
-static void leaving_shared(void *p, size_t len)
-{
-    region r[16];
-    size_t n, from = 0;
-    if (!peak_pending())
-        return;
-    do {
-        n = region_overlapping((uintptr_t)p, len, from, r, 16);
-        for (size_t i = 0; i < n; i++)
-            if (r[i].shared) {
-                peak_leaving();
-                return;
-            }
-        from += n;
-    } while (n == 16);
-}
-
-/* Drop every mark inside the block [p, p+len) that is being freed or moved. Content is kept
- * when the caller still needs it (realloc) or when a mark reaches outside the block. */
-static void release_block(void *p, size_t len, int keep)
-{
-    region taken[16];
-    size_t n;
-    leaving_shared(p, len); /* (before the arrays leave the registry) */
-    do {
-        n = region_take_overlapping((uintptr_t)p, len, taken, 16);
-        for (size_t i = 0; i < n; i++) {
-            const region *r = &taken[i];
-            int inside = r->base >= (uintptr_t)p && r->base + r->bytes <= (uintptr_t)p + len;
-            unshare_region(r, keep || !inside);
-        }
-    } while (n == 16);
-    region_unmap_views();
-}
-
-/* Nothing is marked before this library's constructor: nothing to look up either. */
-static inline int started(void) { return allocator_started(); }
-
-/* Report mode: a watched broadcast buffer's copy ends with the block (content.h); `mapped`:
- * the block is known to be mapped (an allocator's live block, not a range to unmap). */
-static inline void end_content(const void *p, size_t len, int mapped)
-{
-    if (p && started() && content_watching())
-        content_end((uintptr_t)p, len, mapped);
-}
-
 MPISHM_EXPORT void free(void *p)
 {
-    if (p && started() && content_watching())
-        content_end((uintptr_t)p, malloc_usable_size(p), 1);
-    if (p && started() && region_count())
-        release_block(p, malloc_usable_size(p), 0);
+    lifetime_end(LIFE_FREE, p, 0);
     NEXT(free)(p);
 }
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
 {
-    if (p && started() && content_watching())
-        content_end((uintptr_t)p, malloc_usable_size(p), 1);
-    if (p && started() && region_count())
-        release_block(p, malloc_usable_size(p), 1);
+    lifetime_end(LIFE_REALLOC, p, 0);
     return align_large(size) ? align_realloc(p, size) : NEXT(realloc)(p, size);
-}
-
-/* The pages of [addr, addr+len) are going away: forget the marks there, and strict mode's
- * watch. Nothing is mapped or allocated, as inside UCX's memory hooks nothing may be: the
- * kernel drops the segment's pages with the mapping. (A mark reaching outside the range is
- * forgotten too; its remaining pages stay copy-on-write, correct, until they are unmapped.) */
-static void forget_block(void *addr, size_t len)
-{
-    region taken[16];
-    size_t n;
-    leaving_shared(addr, len);
-    do {
-        n = region_take_overlapping((uintptr_t)addr, len, taken, 16);
-        for (size_t i = 0; i < n; i++) {
-            if (!taken[i].shared)
-                continue;
-            layout l;
-            layout_compute(&l, taken[i].base, taken[i].bytes, (size_t)sysconf(_SC_PAGESIZE));
-            protect_remove(l.map_start, l.map_len);
-        }
-    } while (n == 16);
 }
 
 MPISHM_EXPORT int munmap(void *addr, size_t len)
 {
-    if (len)
-        end_content(addr, len, 0);
-    if (addr && len && started() && region_count())
-        forget_block(addr, len);
+    lifetime_end(LIFE_MUNMAP, addr, len);
     return NEXT(munmap)(addr, len);
 }
 
@@ -192,18 +115,15 @@ MPISHM_EXPORT int munmap(void *addr, size_t len)
 static void on_ucm_mremap(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     (void)arg;
-    if (type == UCM_EVENT_MREMAP && event->mremap.address && event->mremap.old_size)
-        end_content(event->mremap.address, event->mremap.old_size, 0);
+    if (type == UCM_EVENT_MREMAP)
+        lifetime_end(LIFE_UCX_MREMAP, event->mremap.address, event->mremap.old_size);
 }
 
 static void on_ucm_munmap(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     (void)arg;
-    if (type != UCM_EVENT_MUNMAP || !event->munmap.address || !event->munmap.size)
-        return;
-    end_content(event->munmap.address, event->munmap.size, 0);
-    if (region_count())
-        forget_block(event->munmap.address, event->munmap.size);
+    if (type == UCM_EVENT_MUNMAP)
+        lifetime_end(LIFE_UCX_MUNMAP, event->munmap.address, event->munmap.size);
 }
 
 void release_watch_ucx(void)
@@ -226,10 +146,7 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     va_start(ap, flags);
     void *new_addr = flags & MREMAP_FIXED ? va_arg(ap, void *) : NULL;
     va_end(ap);
-    if (old_len)
-        end_content(old, old_len, 0);
-    if (old && old_len && started() && region_count())
-        release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
+    lifetime_end(LIFE_MREMAP, old, old_len); /* the pages move or grow: ordinary memory first */
     return NEXT(mremap)(old, old_len, new_len, flags, new_addr);
 }
 
@@ -250,7 +167,7 @@ typedef struct next_delete {
 static void *lookup_delete(next_delete *slot, const char *name)
 {
     void *f = __atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE);
-    if (!f && started()) {
+    if (!f && allocator_started()) {
         f = dlsym(RTLD_NEXT, name);
         Dl_info info;
         slot->via_free = f && dladdr(f, &info) && info.dli_fname &&
@@ -260,17 +177,11 @@ static void *lookup_delete(next_delete *slot, const char *name)
     return f == NOT_FOUND ? NULL : f;
 }
 
+/* The end of a block that libstdc++'s delete would not pass to free(). */
 static void release_deleted(const next_delete *slot, void *p, size_t size)
 {
-    region r;
     if (!slot->via_free)
-        end_content(p, size ? size : 1, 1); /* unsized: the copies that hold its first byte */
-    if (!p || !started() || !region_count() || slot->via_free)
-        return;
-    if (size)
-        release_block(p, size, 0);
-    else if (region_find((uintptr_t)p, 0, &r) && r.base == (uintptr_t)p)
-        release_block(p, r.bytes, 0);
+        lifetime_end(size ? LIFE_DELETE_SIZED : LIFE_DELETE, p, size);
 }
 
 #define INTERPOSE_DELETE(symbol)                                                           \

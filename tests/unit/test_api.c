@@ -14,7 +14,9 @@
 #include "mpishm.h"
 
 #include "allocator.h"
+#include "content.h"
 #include "layout.h"
+#include "lifetime.h"
 #include "log.h"
 #include "region.h"
 #include "segment.h"
@@ -433,3 +435,16 @@ Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
     free(r);
 }
 
+
+/* (lifetime.h: free() reacts only while a registry watches memory, told by one word) */
+Test(api, the_registries_say_when_they_watch_memory)
+{
+    cr_expect_eq(lifetime_watchers, 0, "nothing marked, nothing watched");
+    char *p = malloc(BLOCK);
+    cr_assert_eq(mpishm_mark_readonly(p, BLOCK), 0);
+    cr_expect_eq(lifetime_watchers, LIFETIME_MARKS);
+    content_watch((uintptr_t)p, BLOCK, 0);
+    cr_expect_eq(lifetime_watchers, LIFETIME_MARKS | LIFETIME_COPIES);
+    free(p); /* the mark and the copy end with the block */
+    cr_expect_eq(lifetime_watchers, 0);
+}
