@@ -440,7 +440,7 @@ Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
 Test(api, the_registries_say_when_they_watch_memory)
 {
     cr_expect_eq(lifetime_watchers, 0, "nothing marked, nothing watched");
-    char *p = malloc(BLOCK);
+    char *p = calloc(1, BLOCK); /* (hashed below: initialised) */
     cr_assert_eq(mpishm_mark_readonly(p, BLOCK), 0);
     cr_expect_eq(lifetime_watchers, LIFETIME_MARKS);
     content_watch((uintptr_t)p, BLOCK, 0);
