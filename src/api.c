@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "callsite.h"
-#include "content.h"
+#include "lifetime.h"
 #include "log.h"
 #include "procmaps.h"
 #include "region.h"
@@ -43,10 +43,7 @@ MPISHM_EXPORT int mpishm_unmark(const void *buf)
         log_msg(1, "mpishm_unmark(%p): %s", buf, mpishm_strerror(MPISHM_ENOTMARKED));
         return MPISHM_ENOTMARKED;
     }
-    content_end(r.base, r.bytes, 1); /* report mode: the broadcast copy's life ends here */
-    int rc = unshare_region(&r, 1);
-    if (rc == 0)
-        rc = region_remove(r.base, NULL);
+    int rc = lifetime_react(LIFE_UNMARK, (void *)r.base, r.bytes); /* (its copy ends too) */
     log_msg(rc ? 1 : 2, "mpishm_unmark(%p): %s", buf, mpishm_strerror(rc));
     return rc;
 }

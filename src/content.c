@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifetime.h"
 #include "procmaps.h"
 #include "sites.h"
 
@@ -84,6 +85,7 @@ void content_watch(uintptr_t buf, size_t bytes, int site)
     } else {
         table[used] = (watched){buf, bytes, h, site};
         __atomic_store_n(&used, used + 1, __ATOMIC_RELAXED);
+        lifetime_watch(LIFETIME_COPIES, 1);
         if (buf < lowest)
             __atomic_store_n(&lowest, buf, __ATOMIC_RELAXED);
         if (buf + bytes > highest)
@@ -114,6 +116,7 @@ static int take(uintptr_t start, size_t len, watched *out, int max)
         __atomic_store_n(&highest, 0, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&used, used, __ATOMIC_RELAXED);
+    lifetime_watch(LIFETIME_COPIES, used != 0);
     pthread_mutex_unlock(&lock);
     return n;
 }
@@ -183,6 +186,7 @@ void content_reset(void)
 {
     pthread_mutex_lock(&lock);
     __atomic_store_n(&used, 0, __ATOMIC_RELAXED);
+    lifetime_watch(LIFETIME_COPIES, 0);
     __atomic_store_n(&lowest, UINTPTR_MAX, __ATOMIC_RELAXED);
     __atomic_store_n(&highest, 0, __ATOMIC_RELAXED);
     memset(counts, 0, sizeof counts);

@@ -59,6 +59,11 @@ const option_desc options_table[OPT_COUNT] = {
     [OPT_NUMA_FAKE] = {"MPISHM_NUMA_FAKE", OPT_STRING, "",
                        "testing aid: d[,d...] puts world rank r in fake NUMA domain d[r mod "
                        "count], '*' for a rank bound to no single domain"},
+    [OPT_ALIGN] = {"MPISHM_ALIGN", OPT_BOOL, "1",
+                   "blocks of at least MPISHM_THRESHOLD from malloc, calloc, realloc, "
+                   "posix_memalign, aligned_alloc, memalign, valloc, pvalloc and C++ new start on "
+                   "a 2 MiB boundary (below 2 MiB: a page), the same on every rank (read when "
+                   "the library loads)"},
 };
 
 static long long values[OPT_COUNT];
@@ -138,6 +143,15 @@ int option_parse(option_type type, const char *text, long long *out)
     case OPT_STRING: return 0;
     }
     return -1;
+}
+
+long long option_from_env(option_id id)
+{
+    const option_desc *d = &options_table[id];
+    long long v = 0;
+    if (option_parse(d->type, getenv(d->name), &v) != 0)
+        option_parse(d->type, d->initial, &v);
+    return v;
 }
 
 static void set_default(option_id id)

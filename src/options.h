@@ -20,6 +20,7 @@ typedef enum {
     OPT_HUGEPAGES, /* enum: auto, on, off: node copies in 2 MiB pages */
     OPT_SCOPE,     /* enum: node (one copy per node), numa (one per NUMA domain) */
     OPT_NUMA_FAKE, /* string: testing aid, fake NUMA domains by world rank */
+    OPT_ALIGN,     /* bool: large allocations start on 2 MiB boundaries (read at load) */
     OPT_COUNT
 } option_id;
 
@@ -40,6 +41,10 @@ extern const option_desc options_table[OPT_COUNT];
  * variables are named with the closest real name. Both are warnings when `warnings` is set
  * (one rank of a job), verbose-level messages otherwise. Safe to call again (re-reads). */
 void options_load(int warnings);
+
+/* This process's own value of option `id` now, from the environment or else the default,
+ * without warnings: for what runs before MPI_Init (the allocator hooks). Allocates nothing. */
+long long option_from_env(option_id id);
 
 /* Reset every option to its default without reading the environment. */
 void options_reset(void);

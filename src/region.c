@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lifetime.h"
 #include "mpishm_internal.h"
 
 /* glibc's own functions: our free/realloc wrappers look up this registry, under this lock. */
@@ -70,6 +71,7 @@ static void publish(void)
     __atomic_store_n(&highest, count ? items[count - 1].base + items[count - 1].bytes : 0,
                      __ATOMIC_RELAXED);
     __atomic_store_n(&published_count, count, __ATOMIC_RELAXED);
+    lifetime_watch(LIFETIME_MARKS, count != 0);
 }
 
 /* Index of the first item whose end is above addr (count when none). */

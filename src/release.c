@@ -7,21 +7,22 @@
  *    segment's end would raise SIGBUS (so would an application's own mremap);
  *  - after an application's munmap, a stale mark would make memory mapped there later
  *    look marked, and the registry would keep growing.
- * The fast path is one relaxed load when nothing is marked. */
+ * Each is one event of lifetime.h, whose table says who reacts how; the fast path is one
+ * relaxed load when nothing is watched. */
 #define _GNU_SOURCE
 #include "release.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "content.h"
+#include "align.h"
+#include "allocator.h"
 #include "layout.h"
+#include "lifetime.h"
 #include "log.h"
 #include "peak.h"
 #include "mpishm_internal.h"
@@ -86,167 +87,22 @@ int retire_selected(uintptr_t start, size_t len)
     return 0;
 }
 
-/* The report's high-water mark, where [p, p+len) holds a shared array that is about to go. */
-static void leaving_shared(void *p, size_t len)
-{
-    region r[16];
-    size_t n, from = 0;
-    if (!peak_pending())
-        return;
-    do {
-        n = region_overlapping((uintptr_t)p, len, from, r, 16);
-        for (size_t i = 0; i < n; i++)
-            if (r[i].shared) {
-                peak_leaving();
-                return;
-            }
-        from += n;
-    } while (n == 16);
-}
-
-/* Drop every mark inside the block [p, p+len) that is being freed or moved. Content is kept
- * when the caller still needs it (realloc) or when a mark reaches outside the block. */
-static void release_block(void *p, size_t len, int keep)
-{
-    region taken[16];
-    size_t n;
-    leaving_shared(p, len); /* (before the arrays leave the registry) */
-    do {
-        n = region_take_overlapping((uintptr_t)p, len, taken, 16);
-        for (size_t i = 0; i < n; i++) {
-            const region *r = &taken[i];
-            int inside = r->base >= (uintptr_t)p && r->base + r->bytes <= (uintptr_t)p + len;
-            unshare_region(r, keep || !inside);
-        }
-    } while (n == 16);
-    region_unmap_views();
-}
-
-extern void __libc_free(void *);
-extern void *__libc_realloc(void *, size_t);
-/* AddressSanitizer's allocator, when its runtime is in the process: what serves before
- * dlsym may be called (glibc's would be handed blocks it does not own). */
-extern void __interceptor_free(void *) __attribute__((weak));
-extern void *__interceptor_realloc(void *, size_t) __attribute__((weak));
-/* While dlsym runs (it may itself unmap), the system calls serve. */
-static int sys_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
-static void *sys_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    void *new_addr = va_arg(ap, void *);
-    va_end(ap);
-    return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
-}
-
-static void (*next_free)(void *);
-static void *(*next_realloc)(void *, size_t);
-static int (*next_munmap)(void *, size_t);
-static void *(*next_mremap)(void *, size_t, size_t, int, ...);
-static __thread int resolving;
-static int loaded; /* this library's constructor has run: dlsym may be called */
-
-/* The allocator's own functions (glibc's, or an allocator linked by the application). */
-/* Nothing is marked before this library's constructor: nothing to look up either. */
-static inline int started(void) { return __atomic_load_n(&loaded, __ATOMIC_ACQUIRE); }
-
-static void resolve(void)
-{
-    /* Under a sanitizer runtime, not before this library's constructor: the runtime frees
-     * while it starts, before its dlsym works, and even a thread-local variable is not
-     * readable then (it intercepts __tls_get_addr); its allocator serves meanwhile. Any
-     * other allocator (jemalloc, tcmalloc) is looked up at once: the libraries initialised
-     * before this one free its blocks too. */
-    if ((!started() && __interceptor_free) || resolving)
-        return; /* too early, or dlsym itself freeing: the fallbacks below serve */
-    resolving = 1;
-    void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
-    void *u = dlsym(RTLD_NEXT, "munmap"), *m = dlsym(RTLD_NEXT, "mremap");
-    __atomic_store_n(&next_munmap, u ? (int (*)(void *, size_t))u : sys_munmap, __ATOMIC_RELEASE);
-    __atomic_store_n(&next_mremap, m ? (void *(*)(void *, size_t, size_t, int, ...))m : sys_mremap,
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&next_realloc, r ? (void *(*)(void *, size_t))r : __libc_realloc,
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&next_free, f ? (void (*)(void *))f : __libc_free, __ATOMIC_RELEASE);
-    resolving = 0;
-}
-
-__attribute__((constructor)) static void look_up_allocator(void)
-{
-    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
-    resolve();
-}
-
-/* Report mode: a watched broadcast buffer's copy ends with the block (content.h); `mapped`:
- * the block is known to be mapped (an allocator's live block, not a range to unmap). */
-static inline void end_content(const void *p, size_t len, int mapped)
-{
-    if (p && started() && content_watching())
-        content_end((uintptr_t)p, len, mapped);
-}
-
 MPISHM_EXPORT void free(void *p)
 {
-    if (p && started() && content_watching())
-        content_end((uintptr_t)p, malloc_usable_size(p), 1);
-    if (p && started() && region_count())
-        release_block(p, malloc_usable_size(p), 0);
-    void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_free ? next_free : __interceptor_free ? __interceptor_free : __libc_free;
-    }
-    f(p);
+    lifetime_end(LIFE_FREE, p, 0);
+    NEXT(free)(p);
 }
 
 MPISHM_EXPORT void *realloc(void *p, size_t size)
 {
-    if (p && started() && content_watching())
-        content_end((uintptr_t)p, malloc_usable_size(p), 1);
-    if (p && started() && region_count())
-        release_block(p, malloc_usable_size(p), 1);
-    void *(*f)(void *, size_t) = __atomic_load_n(&next_realloc, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_realloc                  ? next_realloc
-            : __interceptor_realloc ? __interceptor_realloc : __libc_realloc;
-    }
-    return f(p, size);
-}
-
-/* The pages of [addr, addr+len) are going away: forget the marks there, and strict mode's
- * watch. Nothing is mapped or allocated, as inside UCX's memory hooks nothing may be: the
- * kernel drops the segment's pages with the mapping. (A mark reaching outside the range is
- * forgotten too; its remaining pages stay copy-on-write, correct, until they are unmapped.) */
-static void forget_block(void *addr, size_t len)
-{
-    region taken[16];
-    size_t n;
-    leaving_shared(addr, len);
-    do {
-        n = region_take_overlapping((uintptr_t)addr, len, taken, 16);
-        for (size_t i = 0; i < n; i++) {
-            if (!taken[i].shared)
-                continue;
-            layout l;
-            layout_compute(&l, taken[i].base, taken[i].bytes, (size_t)sysconf(_SC_PAGESIZE));
-            protect_remove(l.map_start, l.map_len);
-        }
-    } while (n == 16);
+    lifetime_end(LIFE_REALLOC, p, 0);
+    return align_large(size) ? align_realloc(p, size) : NEXT(realloc)(p, size);
 }
 
 MPISHM_EXPORT int munmap(void *addr, size_t len)
 {
-    if (len)
-        end_content(addr, len, 0);
-    if (addr && len && started() && region_count())
-        forget_block(addr, len);
-    int (*f)(void *, size_t) = __atomic_load_n(&next_munmap, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_munmap ? next_munmap : sys_munmap;
-    }
-    return f(addr, len);
+    lifetime_end(LIFE_MUNMAP, addr, len);
+    return NEXT(munmap)(addr, len);
 }
 
 /* UCX's memory hooks redirect the application's munmap to UCX's own wrapper, past ours:
@@ -259,18 +115,15 @@ MPISHM_EXPORT int munmap(void *addr, size_t len)
 static void on_ucm_mremap(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     (void)arg;
-    if (type == UCM_EVENT_MREMAP && event->mremap.address && event->mremap.old_size)
-        end_content(event->mremap.address, event->mremap.old_size, 0);
+    if (type == UCM_EVENT_MREMAP)
+        lifetime_end(LIFE_UCX_MREMAP, event->mremap.address, event->mremap.old_size);
 }
 
 static void on_ucm_munmap(ucm_event_type_t type, ucm_event_t *event, void *arg)
 {
     (void)arg;
-    if (type != UCM_EVENT_MUNMAP || !event->munmap.address || !event->munmap.size)
-        return;
-    end_content(event->munmap.address, event->munmap.size, 0);
-    if (region_count())
-        forget_block(event->munmap.address, event->munmap.size);
+    if (type == UCM_EVENT_MUNMAP)
+        lifetime_end(LIFE_UCX_MUNMAP, event->munmap.address, event->munmap.size);
 }
 
 void release_watch_ucx(void)
@@ -293,16 +146,8 @@ MPISHM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
     va_start(ap, flags);
     void *new_addr = flags & MREMAP_FIXED ? va_arg(ap, void *) : NULL;
     va_end(ap);
-    if (old_len)
-        end_content(old, old_len, 0);
-    if (old && old_len && started() && region_count())
-        release_block(old, old_len, 1); /* the pages move or grow: ordinary memory first */
-    void *(*f)(void *, size_t, size_t, int, ...) = __atomic_load_n(&next_mremap, __ATOMIC_ACQUIRE);
-    if (!f) {
-        resolve();
-        f = next_mremap ? next_mremap : sys_mremap;
-    }
-    return f(old, old_len, new_len, flags, new_addr);
+    lifetime_end(LIFE_MREMAP, old, old_len); /* the pages move or grow: ordinary memory first */
+    return NEXT(mremap)(old, old_len, new_len, flags, new_addr);
 }
 
 /* C++ delete and delete[]: libstdc++'s call free(), which ends the mark above; an allocator
@@ -322,7 +167,7 @@ typedef struct next_delete {
 static void *lookup_delete(next_delete *slot, const char *name)
 {
     void *f = __atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE);
-    if (!f && started()) {
+    if (!f && allocator_started()) {
         f = dlsym(RTLD_NEXT, name);
         Dl_info info;
         slot->via_free = f && dladdr(f, &info) && info.dli_fname &&
@@ -332,17 +177,11 @@ static void *lookup_delete(next_delete *slot, const char *name)
     return f == NOT_FOUND ? NULL : f;
 }
 
+/* The end of a block that libstdc++'s delete would not pass to free(). */
 static void release_deleted(const next_delete *slot, void *p, size_t size)
 {
-    region r;
     if (!slot->via_free)
-        end_content(p, size ? size : 1, 1); /* unsized: the copies that hold its first byte */
-    if (!p || !started() || !region_count() || slot->via_free)
-        return;
-    if (size)
-        release_block(p, size, 0);
-    else if (region_find((uintptr_t)p, 0, &r) && r.base == (uintptr_t)p)
-        release_block(p, r.bytes, 0);
+        lifetime_end(size ? LIFE_DELETE_SIZED : LIFE_DELETE, p, size);
 }
 
 #define INTERPOSE_DELETE(symbol)                                                           \

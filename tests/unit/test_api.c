@@ -13,7 +13,10 @@
 #define MPISHM_NO_WEAK /* call the functions themselves, not the header's weak wrappers */
 #include "mpishm.h"
 
+#include "allocator.h"
+#include "content.h"
 #include "layout.h"
+#include "lifetime.h"
 #include "log.h"
 #include "region.h"
 #include "segment.h"
@@ -409,4 +412,39 @@ Test(api, any_alignment_and_length)
     cr_expect_not_null(mpishm_strerror(-12345));
     cr_expect_not_null(mpishm_strerror(1 << 30));
     free(p);
+}
+
+/* (align.c: a realloc to a large size lands on a 2 MiB boundary) */
+Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
+{
+    unsigned char *p = malloc(1000);
+    for (int i = 0; i < 1000; i++)
+        p[i] = (unsigned char)i;
+    p = realloc(p, 8 << 20);
+    cr_assert_eq((uintptr_t)p % (2 << 20), 0);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(p[i], (unsigned char)i, "byte %d", i);
+    memset(p, 7, 8 << 20);
+    unsigned char *q = realloc(p, 32 << 20); /* growing */
+    cr_expect_eq((uintptr_t)q % (2 << 20), 0);
+    cr_expect_eq(q[(8 << 20) - 1], 7);
+    unsigned char *r = realloc(q, 4 << 20); /* shrinking: in place (glibc's) */
+    cr_expect(r == q || !allocator_is_glibc());
+    cr_expect_eq((uintptr_t)r % (2 << 20), 0);
+    cr_expect_eq(r[(4 << 20) - 1], 7);
+    free(r);
+}
+
+
+/* (lifetime.h: free() reacts only while a registry watches memory, told by one word) */
+Test(api, the_registries_say_when_they_watch_memory)
+{
+    cr_expect_eq(lifetime_watchers, 0, "nothing marked, nothing watched");
+    char *p = calloc(1, BLOCK); /* (hashed below: initialised) */
+    cr_assert_eq(mpishm_mark_readonly(p, BLOCK), 0);
+    cr_expect_eq(lifetime_watchers, LIFETIME_MARKS);
+    content_watch((uintptr_t)p, BLOCK, 0);
+    cr_expect_eq(lifetime_watchers, LIFETIME_MARKS | LIFETIME_COPIES);
+    free(p); /* the mark and the copy end with the block */
+    cr_expect_eq(lifetime_watchers, 0);
 }
