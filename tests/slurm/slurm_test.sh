@@ -249,12 +249,13 @@ if [ "$case" = one-node ]; then
          --sizes 8M --runs 1 --repeats 2 --methods plain,mpishm)
   out=$(timeout 300 "${bench[@]}" --mpiexec "srun --mpi=$plugin" 2>&1)
   grep -E " (plain|mpishm) " <<<"$out"
+  # (copies count the ranks' page tables: 8 bytes per 4 KiB page each, 0.008 of a copy on 4)
   check "mpishm-bench --mpiexec \"srun --mpi=$plugin\": 4 copies without the library" \
-    grep -qE " plain .* 4\.00 " <<<"$out"
-  check "  one with it" grep -qE " mpishm .* 1\.00 " <<<"$out"
+    grep -qE " plain .* 4\.0[01][0-9] " <<<"$out"
+  check "  one with it" grep -qE " mpishm .* 1\.0[01][0-9] " <<<"$out"
   out=$(timeout 300 "${bench[@]}" --mpiexec "${mpiexec%% *}" 2>&1)
   check "mpishm-bench --mpiexec ${mpiexec%% *}: one copy with the library" \
-    grep -qE " mpishm .* 1\.00 " <<<"$out"
+    grep -qE " mpishm .* 1\.0[01][0-9] " <<<"$out"
 elif [ "$case" = memory ]; then
   # Each job's peak, measured first in an allocation of 2 GiB: its job cgroup's high-water
   # mark (cgroup v1 memory.max_usage_in_bytes, v2 memory.peak), read after the step while a
