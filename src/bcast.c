@@ -360,9 +360,8 @@ static void create_segment(attempt *a, seg_kind kind)
     if (fault_inject(FAULT_KILL)) /* a rank killed while its segment has a name */
         raise(SIGKILL);
     size_t from = a->lay.offset & ~(bcast_cfg.page - 1); /* (the pages before hold nothing) */
-    rc = a->huge || bcast_cfg.huge_unasked
-             ? seg_reserve_huge(&a->own, from, a->huge, bcast_cfg.huge_unasked, needs_view(a))
-             : seg_reserve(&a->own);
+    rc = a->huge ? seg_reserve_huge(&a->own, from, a->huge, bcast_cfg.huge_unasked, needs_view(a))
+                 : seg_reserve(&a->own);
     rc = staged(FAULT_RESERVE, rc);
     if (rc) {
         fail(a, ST_FAILED, "reserve", rc);

@@ -12,7 +12,7 @@ typedef struct bcast_config {
     size_t threshold; /* smallest eligible broadcast in bytes (at least two pages) */
     size_t page;
     size_t huge;      /* huge-page size node copies are laid out for, 0: pages only */
-    int huge_unasked; /* the system gives tmpfs huge pages unasked: 4 KiB copies refuse them */
+    int huge_unasked; /* the system gives tmpfs huge pages unasked (fallocate makes them) */
     int prefault;
     int shm_kind;     /* 0 auto, 1 memfd only, 2 POSIX only */
     int report;       /* MPISHM_REPORT set: count every call, keep call sites */

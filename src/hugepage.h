@@ -48,7 +48,8 @@ size_t hugepage_size(void);
 const char *hugepage_why_not(void);
 
 /* Whether the policy hugepage_decide read gives tmpfs files huge pages unasked (within_size,
- * always): a copy meant for 4 KiB pages must then refuse them. */
+ * always): fallocate then makes them, without clearing them, where a populating write takes
+ * a thousand times as long. */
 int hugepage_unasked(void);
 
 #endif

@@ -51,7 +51,7 @@ const option_desc options_table[OPT_COUNT] = {
                        "node copies in 2 MiB pages, mapped with one page-table entry per 2 MiB: "
                        "auto (where the system's policy for shared memory allows them; said "
                        "once in verbose mode where it does not), on (the same, and a warning "
-                       "where it does not), off", "auto|on|off"},
+                       "where it does not), off (laid out for 4 KiB pages, as before)", "auto|on|off"},
     [OPT_SCOPE] = {"MPISHM_SCOPE", OPT_STRING, "node",
                    "node: one copy per node; numa: one copy per NUMA domain, for ranks bound "
                    "to one NUMA node each (else one per node, said at MPISHM_VERBOSE=1)",

@@ -121,12 +121,11 @@ static int populate(char *p, size_t off, size_t len)
 
 int seg_reserve_huge(segment *s, size_t from, size_t huge, int unasked, int keep)
 {
-    char *p = map_aligned(s, huge ? huge : (size_t)sysconf(_SC_PAGESIZE));
+    char *p = map_aligned(s, huge);
     if (p == MAP_FAILED)
         return errno;
     /* huge pages in [lo, hi), the whole ones; 4 KiB pages in the partial ones at the ends */
-    size_t lo = huge ? (from + huge - 1) & ~(huge - 1) : s->size;
-    size_t hi = huge ? s->size & ~(huge - 1) : s->size;
+    size_t lo = (from + huge - 1) & ~(huge - 1), hi = s->size & ~(huge - 1);
     if (hi <= lo)
         lo = hi = s->size;
     (void)madvise(p, s->size, MADV_NOHUGEPAGE);
@@ -140,8 +139,8 @@ int seg_reserve_huge(segment *s, size_t from, size_t huge, int unasked, int keep
         rc = populate(p, from, lo - from);
     if (rc == 0)
         rc = populate(p, hi, s->size - hi);
-    if (rc == EINVAL) /* a kernel before 5.14: 4 KiB pages, reserved as they always were */
-        rc = allocate(s->fd, 0, s->size);
+    if (rc == EINVAL) /* a kernel before 5.14: 4 KiB pages, what the headroom vote counted */
+        rc = allocate(s->fd, from, s->size - from);
     if (rc == 0 && keep)
         s->map = p;
     else

@@ -33,8 +33,8 @@ typedef struct segment {
 int seg_create(segment *s, seg_kind kind, size_t size);
 
 /* Reserve the segment's pages from offset `from` on (whole pages) as huge pages of `huge`
- * bytes, or as 4 KiB pages only (`huge` 0) where the policy (hugepage.h) would give huge
- * pages unasked (`unasked`: within_size, always). Through a shared mapping at an address
+ * bytes (`unasked`: the policy, hugepage.h, gives them without asking: within_size,
+ * always). Through a shared mapping at an address
  * aligned to `huge`: the whole huge pages of the data asked for (MADV_HUGEPAGE, as the
  * policy "advise" wants) and allocated by fallocate where the policy gives them unasked,
  * else by a populating write (MADV_POPULATE_WRITE: an error, not a SIGBUS, where memory is

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,21 @@ static long rss_kib(void)
     long size = 0, resident = 0;
     cr_assert(got > 0 && sscanf(buf, "%ld %ld", &size, &resident) == 2);
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* The process's peak resident memory (VmHWM), KiB. */
+static long high_water_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    cr_assert_geq(kib, 0);
+    return kib;
 }
 
 static size_t nonzero(const unsigned char *p, size_t n)
@@ -99,4 +115,31 @@ Test(align, heap_calloc_clears_what_was_written_and_no_more)
                   plain_grew);
     cr_expect_eq(nonzero(fresh, 24 * MiB), 0);
     free(c), free(fresh), free(plain);
+}
+
+Test(align, realloc_of_a_large_block_never_holds_two)
+{
+    needs_glibc();
+    /* a small block crossing the threshold moves once, into an aligned block */
+    unsigned char *p = malloc(64 * 1024);
+    memset(p, 7, 64 * 1024);
+    p = align_realloc(p, 4 * MiB);
+    cr_assert(p);
+    cr_expect_eq((uintptr_t)p % HUGE, 0, "crossed into an aligned block at %p", (void *)p);
+    cr_expect_eq(p[64 * 1024 - 1], 7);
+    /* grown step by step, every step's new part written: the peak stays the block's size
+     * (mremap moves its pages), never old and new copies at once */
+    long before = rss_kib();
+    size_t size = 4 * MiB;
+    for (; size < 128 * MiB; size += 4 * MiB) {
+        p = align_realloc(p, size + 4 * MiB);
+        cr_assert(p, "realloc to %zu", size + 4 * MiB);
+        memset(p + size, (int)(size >> 20), 4 * MiB);
+    }
+    long peak = high_water_kib() - before;
+    cr_expect_lt(peak, (long)(size / 1024) * 5 / 4, "peak %ld KiB for a %zu KiB block", peak,
+                 size / 1024);
+    cr_expect_eq(p[64 * 1024 - 1], 7, "content kept");
+    cr_expect_eq(p[size - 1], (unsigned char)((size - 4 * MiB) >> 20));
+    free(p);
 }
