@@ -414,7 +414,8 @@ Test(api, any_alignment_and_length)
     free(p);
 }
 
-/* (align.c: a realloc to a large size lands on a 2 MiB boundary) */
+/* (align.c: a realloc that makes a block large lands on a 2 MiB boundary; a block already
+ * large grows and shrinks as the allocator does it, content kept) */
 Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
 {
     unsigned char *p = malloc(1000);
@@ -425,12 +426,12 @@ Test(api, realloc_to_large_moves_into_an_aligned_block_with_the_content)
     for (int i = 0; i < 1000; i++)
         cr_assert_eq(p[i], (unsigned char)i, "byte %d", i);
     memset(p, 7, 8 << 20);
-    unsigned char *q = realloc(p, 32 << 20); /* growing */
-    cr_expect_eq((uintptr_t)q % (2 << 20), 0);
+    unsigned char *q = realloc(p, 32 << 20); /* growing: the allocator's (glibc: mremap) */
+    cr_assert_not_null(q);
     cr_expect_eq(q[(8 << 20) - 1], 7);
+    cr_expect_eq(q[0], 7);
     unsigned char *r = realloc(q, 4 << 20); /* shrinking: in place (glibc's) */
     cr_expect(r == q || !allocator_is_glibc());
-    cr_expect_eq((uintptr_t)r % (2 << 20), 0);
     cr_expect_eq(r[(4 << 20) - 1], 7);
     free(r);
 }
