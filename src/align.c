@@ -31,7 +31,14 @@ static size_t raised(size_t asked, size_t n)
     return asked < a && asked && !(asked & (asked - 1)) ? a : asked;
 }
 
-static void *aligned_block(size_t n) { return NEXT(memalign)(alignment_for(n), n); }
+/* An aligned block; where its slack of address space (up to 2 MiB) is refused (ulimit -v,
+ * strict overcommit), the allocator's own block: alignment never makes an allocation fail
+ * that would succeed without it. */
+static void *aligned_block(size_t n)
+{
+    void *p = NEXT(memalign)(alignment_for(n), n);
+    return p ? p : NEXT(malloc)(n);
+}
 
 /* Zero the pages of [p, p+n) that may hold data: those present or swapped out, as
  * /proc/self/pagemap says (bits 63 and 62); the others are still the kernel's zero-fill of
